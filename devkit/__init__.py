@@ -1,0 +1,1 @@
+"""Development kit: what runs the function outside FunctionGraph (context, emulator). Not deployed."""

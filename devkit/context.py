@@ -1,0 +1,61 @@
+"""A stand-in for FunctionGraph's context object, with the documented methods."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+
+
+class Context:
+    def __init__(
+        self,
+        user_data: Mapping[str, str] | None = None,
+        *,
+        access_key: str = "",
+        secret_key: str = "",
+        security_token: str = "",
+        timeout_seconds: float = 900,
+        request_id: str | None = None,
+        function_name: str = "sysprep-guard",
+        memory_mb: int = 256,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._user_data = dict(user_data or {})
+        self._keys = (access_key, secret_key, security_token)
+        self._request_id = request_id or str(uuid.uuid4())
+        self._function_name = function_name
+        self._memory_mb = memory_mb
+        self._now = now
+        self._ends_at = now() + timeout_seconds
+
+    def getRequestID(self) -> str:  # noqa: N802 - FunctionGraph's names
+        return self._request_id
+
+    def getRemainingTimeInMilliSeconds(self) -> int:  # noqa: N802
+        return max(0, int((self._ends_at - self._now()) * 1000))
+
+    def getSecurityAccessKey(self) -> str:  # noqa: N802
+        return self._keys[0]
+
+    def getSecuritySecretKey(self) -> str:  # noqa: N802
+        return self._keys[1]
+
+    def getSecurityToken(self) -> str:  # noqa: N802
+        return self._keys[2]
+
+    def getUserData(self, key: str) -> str | None:  # noqa: N802
+        return self._user_data.get(key)
+
+    def getFunctionName(self) -> str:  # noqa: N802
+        return self._function_name
+
+    def getVersion(self) -> str:  # noqa: N802
+        return "latest"
+
+    def getMemorySize(self) -> int:  # noqa: N802
+        return self._memory_mb
+
+    def getLogger(self) -> logging.Logger:  # noqa: N802
+        return logging.getLogger(self._function_name)

@@ -1,0 +1,58 @@
+"""FunctionGraph entry point (`index.handler`): parse, build once per cold start, delegate, summarise."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sysprep_guard.client import SignedClient, resolve_credentials
+from sysprep_guard.errors import GuardError
+from sysprep_guard.events import Skip, parse_event
+from sysprep_guard.logs import bind_request_id, log
+from sysprep_guard.orchestrator import Clock, Deadline, Services, execute
+from sysprep_guard.settings import load_settings
+from sysprep_guard.smn import Smn
+from sysprep_guard.workspace import Workspace
+
+_services: Services | None = None  # built on the first invocation of each instance, then reused
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    bind_request_id(_ask(context, "getRequestID"))
+    try:
+        services = _build(context)
+        invocation = parse_event(event)
+        if not isinstance(invocation.target, Skip):
+            # Read on every invocation: the agency's temporary keys rotate under a warm instance.
+            services.workspace.client.credentials = resolve_credentials(context)
+        summary = execute(invocation, services, Deadline.after(services.clock, _time_left(context)))
+    except GuardError as exc:
+        log.error(str(exc), kind=exc.kind)
+        raise
+    return summary.model_dump(mode="json")
+
+
+def _build(context: Any) -> Services:
+    global _services
+    if _services is None:
+        settings = load_settings(lambda key: _ask(context, "getUserData", key) or os.environ.get(key))
+        client = SignedClient(settings.project_id)
+        _services = Services(
+            settings=settings,
+            workspace=Workspace(client, settings.workspace_endpoint, settings.project_id),
+            smn=Smn(client, settings.smn_endpoint, settings.project_id),
+            clock=Clock(),
+        )
+    return _services
+
+
+def _ask(context: Any, method: str, *args: str) -> Any:
+    fn = getattr(context, method, None)
+    return fn(*args) if callable(fn) else None
+
+
+def _time_left(context: Any) -> float:
+    millis = _ask(context, "getRemainingTimeInMilliSeconds")
+    if isinstance(millis, (int, float)) and millis > 0:
+        return millis / 1000
+    return float(os.environ.get("RUNTIME_TIMEOUT") or 900)

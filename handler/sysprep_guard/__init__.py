@@ -1,0 +1,1 @@
+"""Sysprep compliance for Huawei Cloud Workspace desktops, run as a FunctionGraph function."""
