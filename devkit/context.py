@@ -30,32 +30,32 @@ class Context:
         self._now = now
         self._ends_at = now() + timeout_seconds
 
-    def getRequestID(self) -> str:  # noqa: N802 - FunctionGraph's names
+    def getRequestID(self) -> str:
         return self._request_id
 
-    def getRemainingTimeInMilliSeconds(self) -> int:  # noqa: N802
+    def getRemainingTimeInMilliSeconds(self) -> int:
         return max(0, int((self._ends_at - self._now()) * 1000))
 
-    def getSecurityAccessKey(self) -> str:  # noqa: N802
+    def getSecurityAccessKey(self) -> str:
         return self._keys[0]
 
-    def getSecuritySecretKey(self) -> str:  # noqa: N802
+    def getSecuritySecretKey(self) -> str:
         return self._keys[1]
 
-    def getSecurityToken(self) -> str:  # noqa: N802
+    def getSecurityToken(self) -> str:
         return self._keys[2]
 
-    def getUserData(self, key: str) -> str | None:  # noqa: N802
+    def getUserData(self, key: str) -> str | None:
         return self._user_data.get(key)
 
-    def getFunctionName(self) -> str:  # noqa: N802
+    def getFunctionName(self) -> str:
         return self._function_name
 
-    def getVersion(self) -> str:  # noqa: N802
+    def getVersion(self) -> str:
         return "latest"
 
-    def getMemorySize(self) -> int:  # noqa: N802
+    def getMemorySize(self) -> int:
         return self._memory_mb
 
-    def getLogger(self) -> logging.Logger:  # noqa: N802
+    def getLogger(self) -> logging.Logger:
         return logging.getLogger(self._function_name)

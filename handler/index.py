@@ -9,9 +9,10 @@ from sysprep_guard.client import SignedClient, resolve_credentials
 from sysprep_guard.errors import GuardError
 from sysprep_guard.events import Skip, parse_event
 from sysprep_guard.logs import bind_request_id, log
-from sysprep_guard.orchestrator import Clock, Deadline, Services, execute
+from sysprep_guard.orchestrator import PUBLISH_RESERVE_SECONDS, RETURN_MARGIN_SECONDS, Services, execute
 from sysprep_guard.settings import load_settings
 from sysprep_guard.smn import Smn
+from sysprep_guard.timing import Clock, Deadline
 from sysprep_guard.workspace import Workspace
 
 _services: Services | None = None  # built on the first invocation of each instance, then reused
@@ -22,10 +23,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         services = _build(context)
         invocation = parse_event(event)
+        deadline = Deadline.after(services.clock, _time_left(context))
         if not isinstance(invocation.target, Skip):
             # Read on every invocation: the agency's temporary keys rotate under a warm instance.
-            services.workspace.client.credentials = resolve_credentials(context)
-        summary = execute(invocation, services, Deadline.after(services.clock, _time_left(context)))
+            services.workspace.client.begin(resolve_credentials(context), deadline)
+        summary = execute(invocation, services, deadline)
     except GuardError as exc:
         log.error(str(exc), kind=exc.kind)
         raise
@@ -36,12 +38,13 @@ def _build(context: Any) -> Services:
     global _services
     if _services is None:
         settings = load_settings(lambda key: _ask(context, "getUserData", key) or os.environ.get(key))
-        client = SignedClient(settings.project_id)
+        clock = Clock()
+        client = SignedClient(settings.project_id, clock=clock, max_concurrency=settings.max_concurrency)
         _services = Services(
             settings=settings,
-            workspace=Workspace(client, settings.workspace_endpoint, settings.project_id),
-            smn=Smn(client, settings.smn_endpoint, settings.project_id),
-            clock=Clock(),
+            workspace=Workspace(client, settings.workspace_endpoint, settings.project_id, keep=PUBLISH_RESERVE_SECONDS),
+            smn=Smn(client, settings.smn_endpoint, settings.project_id, keep=RETURN_MARGIN_SECONDS),
+            clock=clock,
         )
     return _services
 

@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import responses
-from devkit.context import Context
 
 import index
+from devkit.context import Context
 from sysprep_guard.settings import KEYS
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -68,7 +68,15 @@ class Fleet:
     list_calls: list[dict[str, str]] = field(default_factory=list)
     published: list[dict[str, Any]] = field(default_factory=list)
     publish_paths: list[str] = field(default_factory=list)
-    publish_error: tuple[int, dict[str, Any]] | None = None
+    publish_attempts: list[dict[str, Any]] = field(default_factory=list)
+    publish_error: tuple[int, dict[str, Any]] | None = None  # the answer to every publish call from...
+    publish_fails_from: int = 0  # ...this many successful ones on
+    clock: FakeClock | None = None
+    seconds_per_call: float = 0.0  # each answer takes this long on the fake clock
+
+    def _tick(self) -> None:
+        if self.clock is not None:
+            self.clock.t += self.seconds_per_call
 
     def add(self, count: int, start: int = 1, **info: Any) -> list[str]:
         ids = [uuid_for(n) for n in range(start, start + count)]
@@ -83,6 +91,7 @@ class Fleet:
         mock.add_callback(responses.POST, re.compile(rf"{SMN}/v2/{PROJECT}/notifications/topics/.*"), self._publish)
 
     def _list(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self._tick()
         query = {k: v[0] for k, v in parse_qs(urlsplit(request.url).query).items()}
         self.list_calls.append(query)
         offset, limit = int(query["offset"]), int(query["limit"])
@@ -99,6 +108,7 @@ class Fleet:
         return 200, {}, json.dumps({"total_count": len(self.desktops), "desktops": page})
 
     def _sysprep(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self._tick()
         ids = json.loads(request.body)["desktop_ids"]
         self.sysprep_calls.append(ids)
         infos = [
@@ -114,6 +124,7 @@ class Fleet:
         return 200, {"X-Request-Id": "req-sysprep"}, json.dumps({"sysprep_infos": infos})
 
     def _job(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self._tick()
         job_id = urlsplit(request.url).path.rsplit("/", 1)[1]
         states = self.jobs.get(job_id)
         if not states:
@@ -122,8 +133,10 @@ class Fleet:
         return 200, {}, json.dumps(state)
 
     def _publish(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self._tick()
         self.publish_paths.append(urlsplit(request.url).path)
-        if self.publish_error:
+        self.publish_attempts.append(json.loads(request.body))
+        if self.publish_error and len(self.published) >= self.publish_fails_from:
             return self.publish_error[0], {}, json.dumps(self.publish_error[1])
         self.published.append(json.loads(request.body))
         return 200, {}, json.dumps({"request_id": "r1", "message_id": f"msg-{len(self.published)}"})
@@ -165,8 +178,8 @@ def cloud() -> Iterator[responses.RequestsMock]:
 
 
 @pytest.fixture
-def fleet(cloud: responses.RequestsMock) -> Fleet:
-    fleet = Fleet()
+def fleet(cloud: responses.RequestsMock, clock: FakeClock) -> Fleet:
+    fleet = Fleet(clock=clock)
     fleet.register(cloud)
     return fleet
 

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Iterable, Mapping
+import random
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 
 from .errors import ApiError, CredentialsError
-from .logs import register_secret
+from .logs import log, register_secret
+from .timing import Clock, Deadline
 
 MAX_ANSWER_BYTES = 8 * 1024 * 1024  # no documented answer comes near this; a larger one is refused unread
-DEFAULT_TIMEOUT = (3.05, 30.0)  # connect, read (seconds)
+CONNECT_TIMEOUT, READ_TIMEOUT = 3.05, 30.0  # seconds, when the deadline is further away
 
 
 @dataclass(frozen=True)
@@ -61,13 +66,82 @@ def resolve_credentials(context: Any, environ: Mapping[str, str] | None = None) 
     return Credentials(ak=ak, sk=sk, token=token or None, source=source)
 
 
-class SignedClient:
-    """Signs and sends JSON calls; turns every failure into an ApiError naming the call."""
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded in tries and by the deadline."""
 
-    def __init__(self, project_id: str, session: requests.Session | None = None) -> None:
+    attempts: int = 4
+    base: float = 0.5
+    cap: float = 8.0
+
+    def delay(self, retry: int) -> float:
+        return random.uniform(0, min(self.cap, self.base * 2**retry))
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+_RETRY_STATUS = {429, 500, 502, 503, 504}
+THROTTLED = "APIG.0308"
+MIN_ATTEMPT_SECONDS = 1.0  # a call is not started with less time than this left
+
+
+class Throttle:
+    """Bounds the calls in flight (AIMD): halved after a throttled answer, grown back by one after as many
+    successes in a row as the bound, so that speed never costs a throttling storm."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = self.limit = maximum
+        self.in_flight = self.peak = 0
+        self._successes = 0
+        self._cv = threading.Condition()
+
+    def acquire(self, timeout: float) -> bool:
+        with self._cv:
+            if not self._cv.wait_for(lambda: self.in_flight < self.limit, timeout=timeout):
+                return False
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            return True
+
+    def release(self, throttled: bool) -> None:
+        with self._cv:
+            self.in_flight -= 1
+            if throttled:
+                self.limit, self._successes = max(1, self.limit // 2), 0
+            else:
+                self._successes += 1
+                if self._successes >= self.limit and self.limit < self.maximum:
+                    self.limit, self._successes = self.limit + 1, 0
+            self._cv.notify_all()
+
+
+class SignedClient:
+    """Signs and sends JSON calls, retrying what may succeed; every failure becomes an ApiError naming the call."""
+
+    def __init__(
+        self,
+        project_id: str,
+        session: requests.Session | None = None,
+        clock: Clock | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        max_concurrency: int = 8,
+    ) -> None:
         self.project_id = project_id
         self.session = session or requests.Session()
-        self.credentials: Credentials | None = None  # set per invocation: agency keys rotate
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max_concurrency)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.throttle = Throttle(max_concurrency)
+        self.clock = clock or Clock()
+        self.retry = retry
+        self.credentials: Credentials | None = None
+        self.deadline: Deadline | None = None
+        self.rejected: ApiError | None = None  # a 401 for these credentials: no further call may use them
+
+    def begin(self, credentials: Credentials, deadline: Deadline | None) -> None:
+        """Per invocation: the agency's keys rotate under a warm instance, and each invocation has its deadline."""
+        self.credentials = credentials
+        self.deadline = deadline
+        self.rejected = None
 
     def call(
         self,
@@ -78,35 +152,78 @@ class SignedClient:
         *,
         query: Iterable[tuple[str, str | int]] = (),
         body: Any = None,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        keep: float = 0.0,
+    ) -> Any:
+        """Send the call, retried on throttling, 5xx and lost connections; `keep` seconds of the deadline are
+        left untouched (for what must still happen after it, such as publishing)."""
+        retry = 0
+        while True:
+            if self.rejected is not None:
+                # The gateway locks a key after 5 bad signatures in a row: one rejection is enough to stop.
+                raise ApiError(
+                    call,
+                    f"not attempted: these credentials were just rejected ({self.rejected.short})",
+                    status=self.rejected.status,
+                    code=self.rejected.code,
+                )
+            budget = self._budget(keep)
+            if budget < MIN_ATTEMPT_SECONDS:
+                raise ApiError(call, "not attempted: the invocation's deadline is too close", out_of_time=True)
+            if not self.throttle.acquire(timeout=min(budget - MIN_ATTEMPT_SECONDS, 3600)):
+                raise ApiError(call, "not attempted: no call slot before the deadline", out_of_time=True)
+            throttled = False
+            try:
+                return self._attempt(call, method, endpoint, path, query, body, self._budget(keep))
+            except ApiError as exc:
+                throttled = exc.throttled
+                if exc.status == 401:
+                    self.rejected = exc
+                retry += 1
+                if not exc.retryable or retry >= self.retry.attempts:
+                    raise
+                pause = self.retry.delay(retry - 1)
+                if self._budget(keep) - pause < MIN_ATTEMPT_SECONDS:
+                    raise
+                log.warning("retrying", call=call, error=exc.short, retry=retry, pause=round(pause, 3))
+            finally:
+                self.throttle.release(throttled)
+            self.clock.sleep(pause)
+
+    def _budget(self, keep: float) -> float:
+        return math.inf if self.deadline is None else self.deadline.left(keep)
+
+    def _attempt(
+        self,
+        call: str,
+        method: str,
+        endpoint: str,
+        path: str,
+        query: Iterable[tuple[str, str | int]],
+        body: Any,
+        budget: float,
     ) -> Any:
         url, headers, data = self.sign(method, endpoint, path, query=query, body=body)
+        # A read timeout bounds each socket read, not the whole answer. _read_capped stops reading once a chunk
+        # arrives after `ends`: at worst ends + 2 reads, so a third of the budget for each bound.
+        connect, read = min(CONNECT_TIMEOUT, budget / 3), min(READ_TIMEOUT, budget / 3)
+        ends = self.clock.now() + budget / 3
         try:
             with self.session.request(
-                method,
-                url,
-                headers=headers,
-                data=data,
-                timeout=timeout,
-                stream=True,
-                allow_redirects=False,
+                method, url, headers=headers, data=data, timeout=(connect, read), stream=True, allow_redirects=False
             ) as answer:
-                raw = _read_capped(answer, call)
+                raw = _read_capped(answer, call, lambda: self.clock.now() > ends)
         except requests.Timeout as exc:
-            raise ApiError(call, f"timed out ({type(exc).__name__})") from None
+            raise ApiError(call, f"no answer in time ({type(exc).__name__})", retryable=True) from None
         except requests.RequestException as exc:
-            raise ApiError(call, f"connection failed ({type(exc).__name__})") from None
+            raise ApiError(call, f"connection failed ({type(exc).__name__})", retryable=True) from None
         request_id = answer.headers.get("X-Request-Id")
         if answer.status_code >= 300:
             raise _error(call, answer.status_code, raw, request_id)
         try:
             return json.loads(raw) if raw else None
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ApiError(
-                call,
-                "answer is not JSON: " + _snippet(raw),
-                status=answer.status_code,
-                request_id=request_id,
+                call, "answer is not JSON: " + _snippet(raw), status=answer.status_code, request_id=request_id
             ) from None
 
     def sign(
@@ -144,17 +261,16 @@ class SignedClient:
         )
 
 
-def _read_capped(answer: requests.Response, call: str) -> bytes:
-    chunks, size = [], 0
-    for chunk in answer.iter_content(64 * 1024):
+def _read_capped(answer: requests.Response, call: str, late: Callable[[], bool]) -> bytes:
+    chunks, size, overdue = [], 0, False
+    for chunk in answer.iter_content(16 * 1024):
+        if overdue:  # more was still arriving after the time was up: a trickle that could outlive the deadline
+            raise ApiError(call, "the answer was too slow to arrive in time", retryable=True)
         size += len(chunk)
         if size > MAX_ANSWER_BYTES:
-            raise ApiError(
-                call,
-                f"answer larger than {MAX_ANSWER_BYTES} bytes, refused",
-                status=answer.status_code,
-            )
+            raise ApiError(call, f"answer larger than {MAX_ANSWER_BYTES} bytes, refused", status=answer.status_code)
         chunks.append(chunk)
+        overdue = late()
     return b"".join(chunks)
 
 
@@ -167,23 +283,19 @@ def _error(call: str, status: int, raw: bytes, request_id: str | None) -> ApiErr
     """Parse the three error shapes: Workspace {error_code, error_msg}, gateway APIG.*, SMN {code, message}."""
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
+    code, message = None, None
     if isinstance(body, dict):
         code = body.get("error_code") or body.get("code")
         message = body.get("error_msg") or body.get("message") or body.get("error_detail")
         request_id = request_id or body.get("request_id")
-        if code or message:
-            return ApiError(
-                call,
-                str(message or "no message"),
-                status=status,
-                code=str(code) if code else None,
-                request_id=request_id,
-            )
+    code = str(code) if code else None
     return ApiError(
         call,
-        "unexpected answer: " + _snippet(raw),
+        str(message) if message else "unexpected answer: " + _snippet(raw),
         status=status,
-        request_id=request_id,
+        code=code,
+        request_id=str(request_id) if request_id else None,
+        retryable=status in _RETRY_STATUS or code == THROTTLED,
     )

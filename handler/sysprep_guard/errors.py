@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .logs import redact
+
 
 class GuardError(Exception):
     """Base of every error the function raises on purpose."""
@@ -40,12 +42,16 @@ class ApiError(GuardError):
         status: int | None = None,
         code: str | None = None,
         request_id: str | None = None,
+        retryable: bool = False,
+        out_of_time: bool = False,
     ) -> None:
         self.call = call
         self.status = status
         self.code = code
-        self.message = message
+        self.message = message = redact(message)  # an error body could echo a header back
         self.request_id = request_id
+        self.retryable = retryable  # throttled, 5xx, or no answer: another try may succeed
+        self.out_of_time = out_of_time  # not attempted (or abandoned) for lack of time before the deadline
         parts = [f"{call} failed"]
         if status is not None:
             parts.append(f"HTTP {status}")
@@ -55,6 +61,15 @@ class ApiError(GuardError):
         if request_id:
             text += f" (request id {request_id})"
         super().__init__(text)
+
+    @property
+    def throttled(self) -> bool:
+        return self.status == 429 or self.code == "APIG.0308"
+
+    @property
+    def refused(self) -> bool:
+        """Credentials or permissions are wrong: no further call with them can succeed."""
+        return self.status in (401, 403)
 
     @property
     def short(self) -> str:

@@ -117,7 +117,7 @@ class CtsTrace(BaseModel):
         if isinstance(value, str):
             try:
                 return json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: hostile nesting
                 return None
         return value
 

@@ -2,48 +2,29 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from .errors import ApiError, DeliveryError
 from .events import Check, Invocation, Skip, Sweep
 from .logs import log
-from .models import Desktop, Job
+from .models import Desktop, DesktopPage, Job, SysprepInfo
 from .policy import judge
-from .report import DEADLINE, NOT_READY, Finding, Summary, Unchecked, render
+from .report import DEADLINE, NOT_READY, Finding, Summary, Unchecked, fingerprint, render
 from .settings import Settings
 from .smn import Smn
-from .workspace import SYSPREP_BATCH, Workspace
+from .timing import Clock, Deadline
+from .workspace import LIST_PAGE, SYSPREP_BATCH, Workspace
 
-PUBLISH_RESERVE_SECONDS = 10.0  # time kept back at the end of an invocation to publish what is known
+PUBLISH_RESERVE_SECONDS = 10.0  # kept back from the Workspace calls to publish what is known
+RETURN_MARGIN_SECONDS = 2.0  # kept back from publishing for the handler to return before the platform's timeout
 JOB_POLL_FIRST, JOB_POLL_MAX = 2.0, 30.0
 _JOB_FAILED = {"FAIL", "FAILED", "ERROR", "CANCELLED", "CANCELED"}
 _JOB_DONE = {"SUCCESS", "PARTIAL_SUCCESS"} | _JOB_FAILED
 _BUILDING = {"BUILD", "BUILDING", "CREATING", "PROVISIONING"}
-
-
-@dataclass
-class Clock:
-    """Monotonic time and sleep, swapped for a fake in tests so that nothing waits for real."""
-
-    now: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-
-
-@dataclass
-class Deadline:
-    """When the invocation must be done: the platform's remaining time, read once at the start."""
-
-    clock: Clock
-    at: float
-
-    @classmethod
-    def after(cls, clock: Clock, seconds: float) -> Deadline:
-        return cls(clock, clock.now() + seconds)
-
-    def left(self) -> float:
-        return self.at - self.clock.now()
+PAGES_AHEAD = 2  # list pages fetched ahead of the one being judged: enough to keep the sysprep calls fed
 
 
 @dataclass
@@ -69,9 +50,12 @@ def execute(invocation: Invocation, services: Services, deadline: Deadline) -> S
         summary.skipped = target.reason
         return summary
 
-    run = _Run(services, deadline, summary)
-    desktops = run.sweep() if isinstance(target, Sweep) else run.event(target)
-    run.judge_all(desktops)
+    with ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="sysprep") as pool:
+        run = _Run(services, deadline, summary, pool)
+        desktops = run.sweep() if isinstance(target, Sweep) else run.event(target)
+        run.judge_all(desktops)
+    summary.non_compliant.sort(key=lambda f: f.desktop_id)  # calls finish in any order; reports should not
+    summary.unchecked.sort(key=lambda u: u.desktop_id)
     _publish(services, summary)
     log.info(
         "run finished",
@@ -86,33 +70,60 @@ def execute(invocation: Invocation, services: Services, deadline: Deadline) -> S
 
 
 class _Run:
-    def __init__(self, services: Services, deadline: Deadline, summary: Summary) -> None:
+    """One invocation's work. Results are settled on the calling thread only; the pool just makes calls."""
+
+    def __init__(self, services: Services, deadline: Deadline, summary: Summary, pool: ThreadPoolExecutor) -> None:
         self.services = services
+        self.pool = pool
         self.workspace = services.workspace
         self.deadline = deadline
         self.summary = summary
-        self.refused: ApiError | None = None
-
-    def out_of_time(self) -> bool:
-        return self.deadline.left() < PUBLISH_RESERVE_SECONDS
+        self.stopped: ApiError | None = None
 
     # Finding the desktops -------------------------------------------------------------------
 
     def sweep(self) -> Iterator[Desktop]:
-        listed = 0
+        listed, total, seen = 0, None, set()
         try:
-            for page in self.workspace.pages():
+            for page in self._pages():
+                total = page.total_count if page.total_count is not None else total
                 for desktop in page.desktops:
+                    if desktop.desktop_id in seen:  # the fleet changed between pages: count each desktop once
+                        continue
+                    seen.add(desktop.desktop_id)
                     listed += 1
                     if (desktop.status or "").upper() in _BUILDING:
                         self.unchecked(desktop.desktop_id, NOT_READY)
                     else:
                         yield desktop
-                if self.out_of_time():
-                    self.fail(f"listing stopped after {listed:,} desktops: the invocation ran out of time")
-                    return
         except ApiError as exc:
-            self.fail(f"listing desktops stopped after {listed:,}: {exc}")
+            self.summary.unlisted = max(0, total - listed) if total is not None else None
+            of = f" of {total:,}" if total is not None else ""
+            self.fail(f"listing desktops stopped after {listed:,}{of}: {exc}")
+
+    def _pages(self) -> Iterator[DesktopPage]:
+        """Every page, in order: the first alone (it gives total_count), the rest fetched a few ahead."""
+        page = self.workspace.list_page(0)
+        yield page
+        step, total = len(page.desktops), page.total_count
+        if total is None:  # no count to fan out on: page one after another until a short page
+            offset = step
+            while len(page.desktops) == LIST_PAGE:
+                page = self.workspace.list_page(offset)
+                offset += len(page.desktops)
+                yield page
+            return
+        ahead: deque[Future[DesktopPage]] = deque()
+        try:
+            for offset in range(step, total, step or 1) if step else ():
+                ahead.append(self.pool.submit(self.workspace.list_page, offset))
+                if len(ahead) > PAGES_AHEAD:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+        finally:
+            for future in ahead:
+                future.cancel()
 
     def event(self, target: Check) -> Iterator[Desktop]:
         for desktop_id in target.desktop_ids:
@@ -145,34 +156,37 @@ class _Run:
             delay = min(delay * 2, JOB_POLL_MAX)
         skip = set(known)
         for job_id, job in seen.items():
-            for desktop in self._job_desktops(job_id, job):
-                if desktop.desktop_id not in skip:
-                    skip.add(desktop.desktop_id)
+            for desktop, ready in self._job_desktops(job_id, job):
+                if desktop.desktop_id in skip:
+                    continue
+                skip.add(desktop.desktop_id)
+                if ready:
                     yield desktop
+                else:
+                    self.unchecked(desktop.desktop_id, NOT_READY)
 
-    def _job_desktops(self, job_id: str, job: Job) -> Iterator[Desktop]:
+    def _job_desktops(self, job_id: str, job: Job) -> Iterator[tuple[Desktop, bool]]:
+        """The desktops a job made (ready) or is still making (not ready); failed ones are logged."""
         nameless = 0
         for sub in job.sub_jobs or [job]:  # a one-desktop job may carry its entities itself
             status = (sub.status or "").upper()
             entities = sub.entities
-            desktop_id = entities.desktop_id.lower() if entities and entities.desktop_id else None
-            if status == "SUCCESS" and entities and desktop_id:
-                yield Desktop(
-                    desktop_id=desktop_id,
-                    computer_name=entities.desktop_name,
-                    user_name=entities.user_name,
-                )
-            elif status in _JOB_FAILED:
+            if status in _JOB_FAILED:
                 log.warning(
                     "desktop creation failed; not judged",
                     job_id=job_id,
                     sub_job_id=sub.id,
-                    desktop_id=desktop_id,
+                    desktop_id=entities.desktop_id if entities else None,
                     status=sub.status,
                     fail_reason=sub.fail_reason,
                 )
-            elif desktop_id:
-                self.unchecked(desktop_id, NOT_READY)
+            elif entities and entities.desktop_id:
+                desktop = Desktop(
+                    desktop_id=entities.desktop_id.lower(),
+                    computer_name=entities.desktop_name,
+                    user_name=entities.user_name,
+                )
+                yield desktop, status == "SUCCESS"
             else:
                 nameless += 1
         if nameless:
@@ -181,35 +195,50 @@ class _Run:
     # Judging ----------------------------------------------------------------------------------
 
     def judge_all(self, desktops: Iterator[Desktop]) -> None:
-        batch: list[Desktop] = []
-        for desktop in desktops:
-            batch.append(desktop)
-            if len(batch) == SYSPREP_BATCH:
-                self.judge_batch(batch)
-                batch = []
-        if batch:
-            self.judge_batch(batch)
+        """Check batches of 100 with calls in flight up to MAX_CONCURRENCY. The first call goes alone, so
+        that dead credentials cost one rejected call, not a volley of them."""
+        in_flight: dict[Future[list[SysprepInfo]], list[Desktop]] = {}
+        window = 1
+        for batch in _batches(desktops, SYSPREP_BATCH):
+            if self.stopped is not None:  # out of time, or refused: further calls cannot succeed
+                self.give_up(batch, self.stopped)
+                continue
+            in_flight[self.pool.submit(self.workspace.check_sysprep, [d.desktop_id for d in batch])] = batch
+            while len(in_flight) >= window:
+                self._settle_some(in_flight)
+                window = self.services.settings.max_concurrency
+        while in_flight:
+            self._settle_some(in_flight)
 
-    def judge_batch(self, batch: list[Desktop]) -> None:
-        if self.out_of_time():
-            self.summary.incomplete = True
-            for desktop in batch:
-                self.unchecked(desktop.desktop_id, DEADLINE)
-            return
-        if self.refused is not None:  # credentials or permissions are wrong: more calls cannot succeed
-            for desktop in batch:
-                self.unchecked(desktop.desktop_id, self.refused.short)
-            return
-        try:
-            infos = self.workspace.check_sysprep([d.desktop_id for d in batch])
-        except ApiError as exc:
+    def _settle_some(self, in_flight: dict[Future[list[SysprepInfo]], list[Desktop]]) -> None:
+        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+        for future in done:
+            batch = in_flight.pop(future)
+            try:
+                infos = future.result()
+            except ApiError as exc:
+                self.failed_batch(batch, exc)
+            else:
+                self.judge_batch(batch, infos)
+
+    def failed_batch(self, batch: list[Desktop], exc: ApiError) -> None:
+        stops = exc.refused or exc.out_of_time
+        if not stops:
             log.error("sysprep check failed for a batch", error=str(exc), desktops=len(batch))
-            if exc.status in (401, 403):
-                self.refused = exc
+        elif self.stopped is None:
+            self.stopped = exc
+            if exc.refused:
                 self.fail(f"stopped checking: {exc}. Check the agency's keys and its workspace permissions")
-            for desktop in batch:
-                self.unchecked(desktop.desktop_id, exc.short)
-            return
+            else:
+                self.summary.incomplete = True
+        self.give_up(batch, exc)
+
+    def give_up(self, batch: list[Desktop], exc: ApiError) -> None:
+        reason = DEADLINE if exc.out_of_time else exc.short
+        for desktop in batch:
+            self.unchecked(desktop.desktop_id, reason)
+
+    def judge_batch(self, batch: list[Desktop], infos: list[SysprepInfo]) -> None:
         by_id = {info.desktop_id.lower(): info for info in infos}
         policy = self.services.settings.policy
         for desktop in batch:
@@ -240,9 +269,21 @@ class _Run:
         self.summary.incomplete = True
 
 
+def _batches(desktops: Iterator[Desktop], size: int) -> Iterator[list[Desktop]]:
+    batch: list[Desktop] = []
+    for desktop in desktops:
+        batch.append(desktop)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def _publish(services: Services, summary: Summary) -> None:
     if not summary.needs_notice:
         return
+    summary.fingerprint = fingerprint(summary)
     messages = render(summary)
     if summary.dry_run:
         log.info("dry run: nothing published", messages=len(messages))
@@ -253,7 +294,12 @@ def _publish(services: Services, summary: Summary) -> None:
         try:
             summary.published.append(services.smn.publish(topic, message.subject, message.message))
         except ApiError as exc:
+            hint = (
+                "the credentials were rejected: check the agency (or HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK)"
+                if exc.status == 401
+                else "check that the topic exists and that the agency may smn:topic:publish"
+            )
             raise DeliveryError(
-                f"findings not delivered to {topic}: {exc}. Check that the topic exists and that the agency "
-                f"may smn:topic:publish; the invocation fails so that the platform retries it"
+                f"findings not delivered to {topic}: {exc}. The invocation fails so that the platform retries it; "
+                f"{hint}"
             ) from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from pydantic import BaseModel
 
 from .smn import MESSAGE_MAX_BYTES, SUBJECT_MAX_BYTES
@@ -36,11 +38,24 @@ class Summary(BaseModel):
     unchecked: list[Unchecked] = []
     errors: list[str] = []  # work that failed as a whole (a listing, a job), beside per-desktop reasons
     incomplete: bool = False
+    unlisted: int | None = 0  # desktops a sweep never got to list (None: unknown, the listing failed at once)
     published: list[str] = []
+    fingerprint: str | None = None  # the same findings give the same fingerprint, across platform retries
 
     @property
     def needs_notice(self) -> bool:
         return bool(self.non_compliant or self.unchecked or self.errors)
+
+
+def fingerprint(summary: Summary) -> str:
+    """A digest of what was found (not of when, nor of error texts), so receivers can drop repeats."""
+    digest = hashlib.sha256(f"{summary.project_id}\n{summary.region}\n".encode())
+    for line in sorted(
+        [f"{f.desktop_id} {','.join(f.reasons)}" for f in summary.non_compliant]
+        + [f"{u.desktop_id} unchecked" for u in summary.unchecked]
+    ):
+        digest.update(line.encode() + b"\n")
+    return digest.hexdigest()[:20]
 
 
 class Message(BaseModel):
@@ -76,6 +91,8 @@ def _header(summary: Summary) -> list[str]:
     if summary.incomplete:
         lines.append("The run is INCOMPLETE: some desktops were not reached.")
     lines.extend(f"Error: {error}" for error in summary.errors)
+    if summary.fingerprint:
+        lines.append(f"Fingerprint: {summary.fingerprint} (a repeat of these findings carries the same one).")
     return lines
 
 

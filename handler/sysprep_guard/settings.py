@@ -32,6 +32,7 @@ KEYS = (
     "REQUIRE_UPDATE_ROUTE",
     "DRY_RUN",
     "JOB_WAIT_SECONDS",
+    "MAX_CONCURRENCY",
 )
 
 _TRUE = {"true", "1", "yes"}
@@ -95,6 +96,7 @@ class Settings(BaseModel):
     require_update_route: Flag = False
     dry_run: Flag = False
     job_wait_seconds: int = Field(default=600, ge=0, le=3600)
+    max_concurrency: int = Field(default=8, ge=1, le=32)
 
     @model_validator(mode="before")
     @classmethod

@@ -12,10 +12,11 @@ MESSAGE_MAX_BYTES = 256 * 1024
 
 
 class Smn:
-    def __init__(self, client: SignedClient, endpoint: str, project_id: str) -> None:
+    def __init__(self, client: SignedClient, endpoint: str, project_id: str, keep: float = 0.0) -> None:
         self.client = client
         self.endpoint = endpoint
         self.base = f"/v2/{project_id}"
+        self.keep = keep  # seconds of the deadline left for the handler to return
 
     def publish(self, topic_urn: str, subject: str, message: str) -> str:
         """Publish and return SMN's message id."""

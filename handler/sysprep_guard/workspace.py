@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from .client import SignedClient
 from .models import DesktopPage, Job, SysprepAnswer, SysprepInfo, parse_answer
@@ -12,10 +12,11 @@ LIST_PAGE = 1000  # ListDesktops' largest page
 
 
 class Workspace:
-    def __init__(self, client: SignedClient, endpoint: str, project_id: str) -> None:
+    def __init__(self, client: SignedClient, endpoint: str, project_id: str, keep: float = 0.0) -> None:
         self.client = client
         self.endpoint = endpoint
         self.base = f"/v2/{project_id}"
+        self.keep = keep  # seconds of the deadline its calls leave for what follows (publishing)
 
     def list_page(self, offset: int, limit: int = LIST_PAGE) -> DesktopPage:
         call = "workspace ListDesktops"
@@ -25,23 +26,9 @@ class Workspace:
             self.endpoint,
             f"{self.base}/desktops",
             query=[("offset", offset), ("limit", limit)],
+            keep=self.keep,
         )
         return parse_answer(DesktopPage, call, body)
-
-    def pages(self, limit: int = LIST_PAGE) -> Iterator[DesktopPage]:
-        """Every page of the project's desktops, to the end."""
-        offset = 0
-        while True:
-            page = self.list_page(offset, limit)
-            yield page
-            offset += len(page.desktops)
-            total = page.total_count
-            if (
-                not page.desktops
-                or (total is not None and offset >= total)
-                or (total is None and len(page.desktops) < limit)
-            ):
-                return
 
     def check_sysprep(self, desktop_ids: Sequence[str]) -> list[SysprepInfo]:
         if not 1 <= len(desktop_ids) <= SYSPREP_BATCH:
@@ -53,10 +40,11 @@ class Workspace:
             self.endpoint,
             f"{self.base}/sysprep",
             body={"desktop_ids": list(desktop_ids)},
+            keep=self.keep,
         )
         return parse_answer(SysprepAnswer, call, body).sysprep_infos
 
     def job(self, job_id: str) -> Job:
         call = "workspace ShowJob"
-        body = self.client.call(call, "GET", self.endpoint, f"{self.base}/workspace-jobs/{job_id}")
+        body = self.client.call(call, "GET", self.endpoint, f"{self.base}/workspace-jobs/{job_id}", keep=self.keep)
         return parse_answer(Job, call, body)

@@ -1,0 +1,31 @@
+"""Time: a clock that tests replace, and the invocation's deadline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class Clock:
+    """Monotonic time and sleep, swapped for a fake in tests so that nothing waits for real."""
+
+    now: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass
+class Deadline:
+    """When the invocation must be done: the platform's remaining time, read once at the start."""
+
+    clock: Clock
+    at: float
+
+    @classmethod
+    def after(cls, clock: Clock, seconds: float) -> Deadline:
+        return cls(clock, clock.now() + seconds)
+
+    def left(self, keep: float = 0.0) -> float:
+        """Seconds left before the deadline, keeping `keep` seconds back."""
+        return self.at - keep - self.clock.now()
