@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from .errors import ApiError, DeliveryError
 from .events import Check, Invocation, Skip, Sweep
@@ -24,6 +26,7 @@ JOB_POLL_FIRST, JOB_POLL_MAX = 2.0, 30.0
 _JOB_FAILED = {"FAIL", "FAILED", "ERROR", "CANCELLED", "CANCELED"}
 _JOB_DONE = {"SUCCESS", "PARTIAL_SUCCESS"} | _JOB_FAILED
 _BUILDING = {"BUILD", "BUILDING", "CREATING", "PROVISIONING"}
+T = TypeVar("T")
 PAGES_AHEAD = 2  # list pages fetched ahead of the one being judged: enough to keep the sysprep calls fed
 
 
@@ -80,6 +83,10 @@ class _Run:
         self.summary = summary
         self.stopped: ApiError | None = None
 
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Run on the pool with this thread's context, so that log lines there keep the request id."""
+        return self.pool.submit(contextvars.copy_context().run, fn, *args)
+
     # Finding the desktops -------------------------------------------------------------------
 
     def sweep(self) -> Iterator[Desktop]:
@@ -116,7 +123,7 @@ class _Run:
         ahead: deque[Future[DesktopPage]] = deque()
         try:
             for offset in range(step, total, step or 1) if step else ():
-                ahead.append(self.pool.submit(self.workspace.list_page, offset))
+                ahead.append(self.submit(self.workspace.list_page, offset))
                 if len(ahead) > PAGES_AHEAD:
                     yield ahead.popleft().result()
             while ahead:
@@ -203,7 +210,7 @@ class _Run:
             if self.stopped is not None:  # out of time, or refused: further calls cannot succeed
                 self.give_up(batch, self.stopped)
                 continue
-            in_flight[self.pool.submit(self.workspace.check_sysprep, [d.desktop_id for d in batch])] = batch
+            in_flight[self.submit(self.workspace.check_sysprep, [d.desktop_id for d in batch])] = batch
             while len(in_flight) >= window:
                 self._settle_some(in_flight)
                 window = self.services.settings.max_concurrency
