@@ -60,9 +60,9 @@ MAX_DATE_SKEW = 15 * 60  # seconds; the gateway refuses an X-Sdk-Date further of
 MAX_REQUEST_BYTES = 2 * 1024 * 1024  # above any valid request (a 256 KB message, JSON-escaped)
 DROPPED = 0  # the status recorded for a call answered by closing the connection
 
-Kind = Literal["list", "sysprep", "job", "publish", "other"]
-FaultKind = Literal["list", "sysprep", "job", "publish", "any"]
-_FAULT_KINDS = frozenset({"list", "sysprep", "job", "publish", "any"})
+Kind = Literal["list", "sysprep", "show", "job", "publish", "other"]
+FaultKind = Literal["list", "sysprep", "show", "job", "publish", "any"]
+_FAULT_KINDS = frozenset({"list", "sysprep", "show", "job", "publish", "any"})
 
 
 def topic_urn(region: str, project_id: str, name: str = DEFAULT_TOPIC_NAME) -> str:
@@ -441,6 +441,8 @@ def _service_error(kind: str, status: int, code: str, message: str, request_id: 
 _ROUTES: tuple[tuple[str, Kind, re.Pattern[str]], ...] = (
     ("GET", "list", re.compile(r"^/v2/([^/]+)/desktops/?$")),
     ("POST", "sysprep", re.compile(r"^/v2/([^/]+)/sysprep/?$")),
+    # ShowSysprepInfo, one desktop a call: what the official SDK baseline in benchmarks/ calls.
+    ("GET", "show", re.compile(r"^/v2/([^/]+)/desktops/([^/]+)/sysprep/?$")),
     ("GET", "job", re.compile(r"^/v2/([^/]+)/workspace-jobs/([^/]+)/?$")),
     ("POST", "publish", re.compile(r"^/v2/([^/]+)/notifications/topics/([^/]+)/publish/?$")),
 )
@@ -459,7 +461,7 @@ class _Keys:
 
 
 class Emulator:
-    """Workspace (ListDesktops, CheckSysprepInfo, ShowJob) and SMN (PublishMessage) on one local port."""
+    """Workspace (ListDesktops, CheckSysprepInfo, ShowSysprepInfo, ShowJob) and SMN (PublishMessage) on one port."""
 
     def __init__(
         self,
@@ -676,6 +678,8 @@ class Emulator:
             return self._list(_query_pairs(raw_query), request_id)
         if kind == "sysprep":
             return self._sysprep(body, request_id)
+        if kind == "show":
+            return self._show(unquote(match.group(2)), request_id)
         if kind == "job":
             return self._job(unquote(match.group(2)), request_id)
         return self._publish(unquote(match.group(2)), body, request_id)
@@ -781,6 +785,13 @@ class Emulator:
                 seen.add(record["desktop_id"])
                 infos.append(record)
         return _json_answer(200, {"sysprep_infos": infos})
+
+    def _show(self, desktop_id: str, request_id: str) -> _Answer:
+        desktop = self.fleet.get(desktop_id)
+        record = desktop.sysprep_record() if desktop is not None else None
+        if record is None:
+            return _service_error("show", 404, "WKS.0404", f"no Sysprep info for desktop {desktop_id}", request_id)
+        return _json_answer(200, {"sysprep_version": record["sysprep_version"], "support_create_image": True})
 
     def _job(self, job_id: str, request_id: str) -> _Answer:
         with self._lock:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+# The function uses no pydantic plugin; without this, the first model built scans every installed
+# distribution's entry points for plugins, a cost paid on each cold start.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 from sysprep_guard.client import SignedClient, resolve_credentials
 from sysprep_guard.errors import GuardError
 from sysprep_guard.events import Skip, parse_event

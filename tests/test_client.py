@@ -134,3 +134,25 @@ def test_an_error_body_echoing_a_secret_never_carries_it(cloud, client) -> None:
 
 def test_tls_verification_stays_on(client) -> None:
     assert client.session.verify is True
+
+
+def test_the_signature_is_the_one_the_official_credentials_make(client) -> None:
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkcore.sdk_request import SdkRequest
+
+    url, headers, data = client.sign(
+        "POST", WORKSPACE, f"/v2/{PROJECT}/sysprep", query=[("b", 2), ("a", "x y")], body={"desktop_ids": ["é"]}
+    )
+    official = SdkRequest(
+        method="POST",
+        schema="https",
+        host=WORKSPACE.removeprefix("https://"),
+        resource_path=f"/v2/{PROJECT}/sysprep",
+        query_params=[("b", "2"), ("a", "x y")],
+        header_params={"Content-Type": "application/json;charset=UTF-8", "X-Sdk-Date": headers["X-Sdk-Date"]},
+        body=data,
+    )
+    creds = BasicCredentials(FAKE_AK, FAKE_SK, PROJECT).with_security_token(FAKE_TOKEN)
+    signed = creds.sign_request(official)
+    assert headers["Authorization"] == signed.header_params["Authorization"]
+    assert url == f"{WORKSPACE}{signed.uri}"

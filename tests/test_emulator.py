@@ -626,3 +626,15 @@ def test_the_cli_serves_until_ctrl_c(client: SignedClient) -> None:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=5)
     assert process.returncode == 0, err
+
+
+def test_show_sysprep_info_answers_one_desktop_for_the_official_sdk_baseline(
+    emu: Emulator, client: SignedClient
+) -> None:
+    desktop = emu.fleet.ids("version_below_minimum")[0]
+    answer = client.call("direct", "GET", emu.url, f"{BASE}/desktops/{desktop}/sysprep")
+    assert answer == {"sysprep_version": "3.0.9", "support_create_image": True}
+    missing = emu.fleet.ids("no_sysprep_info")[0]
+    with pytest.raises(ApiError) as err:
+        client.call("direct", "GET", emu.url, f"{BASE}/desktops/{missing}/sysprep")
+    assert err.value.status == 404 and emu.counts["show"] == 2

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
-from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
+from huaweicloudsdkcore.signer.signer import Signer
 
 from .errors import ApiError, CredentialsError
 from .logs import log, register_secret
@@ -250,15 +250,13 @@ class SignedClient:
             header_params=headers,
             body=data or "",
         )
-        creds = BasicCredentials(self.credentials.ak, self.credentials.sk, self.project_id)
+        # What BasicCredentials.sign_request adds before signing; calling the Signer directly spares the import
+        # of the SDK's credential providers (and their HTTP client), which the function never uses.
+        request.header_params["X-Project-Id"] = self.project_id
         if self.credentials.token:
-            creds = creds.with_security_token(self.credentials.token)
-        signed = creds.sign_request(request)
-        return (
-            f"{parts.scheme}://{parts.netloc}{signed.uri}",
-            dict(signed.header_params),
-            data,
-        )
+            request.header_params["X-Security-Token"] = self.credentials.token
+        signed = Signer(self.credentials).sign(request)
+        return f"{parts.scheme}://{parts.netloc}{signed.uri}", dict(signed.header_params), data
 
 
 def _read_capped(answer: requests.Response, call: str, late: Callable[[], bool]) -> bytes:
