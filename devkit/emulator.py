@@ -411,8 +411,18 @@ class Published:
     message_id: str
 
     @property
+    def protocols(self) -> dict[str, str]:
+        """The message per protocol: message_structure's keys, or {"default": message}."""
+        structure = self.body.get("message_structure")
+        if isinstance(structure, str):
+            return json.loads(structure)
+        message = self.body.get("message")
+        return {"default": message} if isinstance(message, str) else {}
+
+    @property
     def message(self) -> str | None:
-        return self.body.get("message")
+        """What a subscriber with no protocol of its own gets: the plain message, or the structure's default."""
+        return self.protocols.get("default")
 
 
 @dataclass
@@ -858,15 +868,24 @@ def _publish_problem(data: Any) -> tuple[str, str] | None:
     return None
 
 
+# SMN's rules for message attributes (PublishMessage's MessageAttribute): a name of lower-case letters, digits and
+# single inner underscores, 1 to 32; a STRING value of 1 to 32 letters (Chinese too), digits or underscores; a
+# STRING_ARRAY of 1 to 10 distinct such values; PROTOCOL, a list of protocol names.
+_ATTRIBUTE_NAME = re.compile(r"^(?!_)(?!.*__)[a-z0-9_]{1,32}(?<!_)$")
+_ATTRIBUTE_VALUE = re.compile(r"^[A-Za-z0-9_\u4e00-\u9fff]{1,32}$")
+
+
 def _valid_attribute(attribute: Any) -> bool:
-    if not isinstance(attribute, dict) or not isinstance(attribute.get("name"), str) or not attribute["name"]:
+    if not isinstance(attribute, dict) or not _ATTRIBUTE_NAME.match(str(attribute.get("name", ""))):
         return False
     kind, value = attribute.get("type"), attribute.get("value")
     if kind not in ATTRIBUTE_TYPES:
         return False
     if kind == "STRING":
-        return isinstance(value, str)
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return isinstance(value, str) and bool(_ATTRIBUTE_VALUE.match(value))
+    if not (isinstance(value, list) and 1 <= len(value) <= 10 and all(isinstance(v, str) for v in value)):
+        return False
+    return kind == "PROTOCOL" or (len(set(value)) == len(value) and all(_ATTRIBUTE_VALUE.match(v) for v in value))
 
 
 # HTTP plumbing -------------------------------------------------------------------------------------

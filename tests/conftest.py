@@ -75,6 +75,7 @@ class Fleet:
     seconds_per_call: float = 0.0  # each answer takes this long on the fake clock
 
     def _tick(self) -> None:
+        """Workspace answers take `seconds_per_call` (SMN's take none: a deadline test needs time to publish)."""
         if self.clock is not None:
             self.clock.t += self.seconds_per_call
 
@@ -133,13 +134,17 @@ class Fleet:
         return 200, {}, json.dumps(state)
 
     def _publish(self, request: Any) -> tuple[int, dict[str, str], str]:
-        self._tick()
         self.publish_paths.append(urlsplit(request.url).path)
         self.publish_attempts.append(json.loads(request.body))
         if self.publish_error and len(self.published) >= self.publish_fails_from:
             return self.publish_error[0], {}, json.dumps(self.publish_error[1])
         self.published.append(json.loads(request.body))
         return 200, {}, json.dumps({"request_id": "r1", "message_id": f"msg-{len(self.published)}"})
+
+    @property
+    def texts(self) -> list[str]:
+        """The readable report of each published message (message_structure's default)."""
+        return [json.loads(body["message_structure"])["default"] for body in self.published]
 
     @property
     def published_topics(self) -> list[str]:

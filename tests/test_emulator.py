@@ -42,6 +42,7 @@ from devkit.emulator import (
 from sysprep_guard import policy
 from sysprep_guard.client import NO_RETRY, Credentials, SignedClient
 from sysprep_guard.errors import ApiError, DeliveryError
+from sysprep_guard.notification import Notification
 from sysprep_guard.smn import Smn
 from sysprep_guard.workspace import Workspace
 
@@ -339,6 +340,30 @@ def _attributes(n: int, kind: str = "STRING", value: Any = "v") -> list[dict[str
             id="attribute-type",
         ),
         pytest.param(
+            _smn({"subject": "s", "message": "m", "message_attributes": _attributes(1, value="ap-southeast-1")}),
+            400,
+            "SMN.0001",
+            id="attribute-value-with-a-hyphen",
+        ),
+        pytest.param(
+            _smn({"subject": "s", "message": "m", "message_attributes": _attributes(1, "STRING_ARRAY", ["a", "a"])}),
+            400,
+            "SMN.0001",
+            id="attribute-array-repeats",
+        ),
+        pytest.param(
+            _smn(
+                {
+                    "subject": "s",
+                    "message": "m",
+                    "message_attributes": [{"name": "Sev", "type": "STRING", "value": "x"}],
+                }
+            ),
+            400,
+            "SMN.0001",
+            id="attribute-name-upper-case",
+        ),
+        pytest.param(
             _smn({"subject": "s", "message": "m"}, topic=topic_urn(REGION, PROJECT, "other")),
             404,
             "SMN.0006",
@@ -406,14 +431,24 @@ def test_list_and_sysprep_answers(emu: Emulator, client: SignedClient) -> None:
 
 def test_publish_is_recorded_with_a_unique_message_id(emu: Emulator, client: SignedClient) -> None:
     smn = Smn(client, emu.url, PROJECT)
-    first = smn.publish(emu.topic, "Sysprep: 1 of 2 non-compliant", "line 1\nline 2 ü")
-    second = smn.publish(emu.topic, "again", "m")
+    first = smn.publish(emu.topic, note("Sysprep: 1 of 2 non-compliant", "line 1\nline 2 ü"))
+    second = smn.publish(emu.topic, note("again", "m"))
     assert first != second
     assert [(p.topic_urn, p.subject, p.message_id) for p in emu.published] == [
         (TOPIC, "Sysprep: 1 of 2 non-compliant", first),
         (TOPIC, "again", second),
     ]
-    assert emu.published[0].message == emu.published[0].body["message"] == "line 1\nline 2 ü"
+    assert emu.published[0].message == "line 1\nline 2 ü"
+    assert emu.published[0].protocols == {"default": "line 1\nline 2 ü", "sms": "short"}
+    assert emu.published[0].body["message_attributes"] == [{"name": "severity", "type": "STRING", "value": "high"}]
+
+
+def note(subject: str, text: str) -> Notification:
+    return Notification(
+        subject=subject,
+        message_structure=json.dumps({"default": text, "sms": "short"}),
+        attributes=[{"name": "severity", "type": "STRING", "value": "high"}],
+    )
 
 
 def test_jobs_answer_their_states_in_turn_and_repeat_the_last(emu: Emulator, client: SignedClient) -> None:
@@ -438,7 +473,7 @@ def _call(kind: str, emu: Emulator, client: SignedClient) -> Any:
         return workspace.check_sysprep(emu.fleet.ids()[:3])
     if kind == "job":
         return workspace.job(JOB)
-    return Smn(client, emu.url, PROJECT).publish(emu.topic, "subject", "message")
+    return Smn(client, emu.url, PROJECT).publish(emu.topic, note("subject", "message"))
 
 
 @pytest.mark.parametrize(

@@ -31,9 +31,9 @@ def test_timer_sweeps_every_page_and_publishes_the_non_compliant(invoke, fleet: 
         uuid_for(2050): ["hibernate_not_supported"],
     }
     assert summary["published"] == ["msg-1"] and summary["unchecked"] == []
-    message = fleet.published[0]
-    assert uuid_for(7) in message["message"] and uuid_for(2050) in message["message"]
-    assert message["subject"] == "Sysprep: 2 of 2,100 desktops non-compliant (ap-southeast-1)"
+    text = fleet.texts[0]
+    assert uuid_for(7) in text and uuid_for(2050) in text
+    assert fleet.published[0]["subject"] == "Sysprep: 2 of 2,100 desktops non-compliant (ap-southeast-1)"
 
 
 def test_sysprep_is_queried_in_batches_of_at_most_100(invoke, fleet: Fleet) -> None:
@@ -58,10 +58,11 @@ def test_publish_goes_to_the_percent_encoded_topic_with_subject_and_every_reason
     ]
     assert fleet.published_topics == [TOPIC]
     body = fleet.published[0]
-    assert set(body) == {"subject", "message"}
+    assert set(body) == {"subject", "message_structure", "message_attributes"}
     assert len(body["subject"].encode()) <= 512
-    assert f"- {bad} version 2.1: sysprep_version_below_minimum, update_route_not_supported" in body["message"]
-    assert "Sysprep version >= 3.0.10" in body["message"]
+    text = fleet.texts[0]
+    assert f"- {bad} version 2.1: sysprep_version_below_minimum, update_route_not_supported" in text
+    assert "Sysprep version >= 3.0.10" in text
 
 
 def test_cts_resource_id_checks_those_desktops_without_listing(invoke, fleet: Fleet) -> None:
@@ -132,7 +133,7 @@ def test_desktops_still_provisioning_when_the_wait_ends_are_unchecked(invoke, fl
     assert fleet.sysprep_calls == [[ready]]
     assert summary["checked"] == 1 and summary["compliant"] == 1
     assert summary["unchecked"] == [{"desktop_id": slow, "reason": "not_ready"}]
-    assert slow in fleet.published[0]["message"]  # operators hear of it
+    assert slow in fleet.texts[0]  # operators hear of it
 
 
 def test_job_wait_never_runs_past_the_invocation_deadline(invoke, fleet: Fleet, clock) -> None:

@@ -7,14 +7,16 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from .errors import ApiError, DeliveryError
 from .events import Check, Invocation, Skip, Sweep
 from .logs import log
 from .models import Desktop, DesktopPage, Job, SysprepInfo
+from .notification import render
 from .policy import judge
-from .report import DEADLINE, NOT_READY, Finding, Summary, Unchecked, fingerprint, render
+from .report import DEADLINE, NOT_READY, Finding, PolicyView, Summary, Unchecked, fingerprint
 from .settings import Settings
 from .smn import Smn
 from .timing import Clock, Deadline
@@ -27,6 +29,8 @@ _JOB_FAILED = {"FAIL", "FAILED", "ERROR", "CANCELLED", "CANCELED"}
 _JOB_DONE = {"SUCCESS", "PARTIAL_SUCCESS"} | _JOB_FAILED
 _BUILDING = {"BUILD", "BUILDING", "CREATING", "PROVISIONING"}
 T = TypeVar("T")
+# Reasons and errors come from answers; bounded, so that a notification part always has room for desktops.
+MAX_REASON_CHARS, MAX_ERROR_CHARS, MAX_ERRORS = 300, 600, 20
 PAGES_AHEAD = 2  # list pages fetched ahead of the one being judged: enough to keep the sysprep calls fed
 
 
@@ -44,7 +48,8 @@ def execute(invocation: Invocation, services: Services, deadline: Deadline) -> S
         trigger=invocation.trigger,
         region=settings.region,
         project_id=settings.project_id,
-        policy=settings.policy.describe(),
+        run_time=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        policy=PolicyView.of(settings.policy),
         dry_run=settings.dry_run,
     )
     target = invocation.target
@@ -268,12 +273,17 @@ class _Run:
     # Bookkeeping ------------------------------------------------------------------------------
 
     def unchecked(self, desktop_id: str, reason: str) -> None:
-        self.summary.unchecked.append(Unchecked(desktop_id=desktop_id, reason=reason))
+        self.summary.unchecked.append(Unchecked(desktop_id=desktop_id, reason=_clip(reason, MAX_REASON_CHARS)))
 
     def fail(self, error: str) -> None:
         log.error(error)
-        self.summary.errors.append(error)
+        if len(self.summary.errors) < MAX_ERRORS:  # each is in every part of the notification: keep them few
+            self.summary.errors.append(_clip(error, MAX_ERROR_CHARS))
         self.summary.incomplete = True
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _batches(desktops: Iterator[Desktop], size: int) -> Iterator[list[Desktop]]:
@@ -299,7 +309,7 @@ def _publish(services: Services, summary: Summary) -> None:
     assert topic is not None  # settings require it unless DRY_RUN
     for message in messages:
         try:
-            summary.published.append(services.smn.publish(topic, message.subject, message.message))
+            summary.published.append(services.smn.publish(topic, message))
         except ApiError as exc:
             hint = (
                 "the credentials were rejected: check the agency (or HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK)"

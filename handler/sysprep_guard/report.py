@@ -1,4 +1,4 @@
-"""The report: the invocation's summary, and the notification rendered from it (split to SMN's limits)."""
+"""The report: what an invocation found, as the summary the handler returns and notifications render."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 
 from pydantic import BaseModel
 
-from .smn import MESSAGE_MAX_BYTES, SUBJECT_MAX_BYTES
+from .policy import Policy, format_version
 
 NOT_READY = "not_ready"  # still being provisioned when the wait ended: neither compliant nor not
 DEADLINE = "deadline"  # the invocation ran out of time before this desktop was checked
@@ -25,11 +25,30 @@ class Unchecked(BaseModel):
     reason: str
 
 
+class PolicyView(BaseModel):
+    """The policy applied, as readers see it: why a desktop failed."""
+
+    description: str
+    min_sysprep_version: str | None
+    require_hibernate: bool
+    require_update_route: bool
+
+    @classmethod
+    def of(cls, policy: Policy) -> PolicyView:
+        return cls(
+            description=policy.describe(),
+            min_sysprep_version=format_version(policy.min_version) if policy.min_version else None,
+            require_hibernate=policy.require_hibernate,
+            require_update_route=policy.require_update_route,
+        )
+
+
 class Summary(BaseModel):
     trigger: str
     region: str
     project_id: str
-    policy: str
+    run_time: str  # when the invocation started, UTC, ISO 8601
+    policy: PolicyView
     dry_run: bool
     skipped: str | None = None
     checked: int = 0
@@ -46,6 +65,22 @@ class Summary(BaseModel):
     def needs_notice(self) -> bool:
         return bool(self.non_compliant or self.unchecked or self.errors)
 
+    @property
+    def total(self) -> int:
+        """Desktops this invocation set out to check and could name."""
+        return self.checked + len(self.unchecked)
+
+    def by_reason(self) -> dict[str, int]:
+        """Counts per reason, unchecked ones by the head of their reason (code or kind), most frequent first."""
+        counts: dict[str, int] = {}
+        for finding in self.non_compliant:
+            for reason in finding.reasons:
+                counts[reason] = counts.get(reason, 0) + 1
+        for unchecked in self.unchecked:
+            key = "unchecked: " + unchecked.reason.split(":", 1)[0]
+            counts[key] = counts.get(key, 0) + 1
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
 
 def fingerprint(summary: Summary) -> str:
     """A digest of what was found (not of when, nor of error texts), so receivers can drop repeats."""
@@ -56,92 +91,3 @@ def fingerprint(summary: Summary) -> str:
     ):
         digest.update(line.encode() + b"\n")
     return digest.hexdigest()[:20]
-
-
-class Message(BaseModel):
-    subject: str
-    message: str
-
-
-def cut_utf8(text: str, limit: int) -> str:
-    """At most `limit` bytes of UTF-8, never cutting through a character."""
-    data = text.encode()
-    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
-
-
-def subject_of(summary: Summary, part: str = "") -> str:
-    total = summary.checked + len(summary.unchecked)
-    text = f"Sysprep: {len(summary.non_compliant):,} of {total:,} desktops non-compliant"
-    if summary.unchecked:
-        text += f", {len(summary.unchecked):,} unchecked"
-    if summary.incomplete:
-        text += ", incomplete"
-    return cut_utf8(f"{text} ({summary.region}){part}", SUBJECT_MAX_BYTES)
-
-
-def _header(summary: Summary) -> list[str]:
-    lines = [
-        f"Sysprep compliance report for project {summary.project_id} in {summary.region} ({summary.trigger} trigger).",
-        f"Policy: {summary.policy}.",
-        (
-            f"Checked {summary.checked:,} desktops: {summary.compliant:,} compliant, "
-            f"{len(summary.non_compliant):,} non-compliant; {len(summary.unchecked):,} could not be checked."
-        ),
-    ]
-    if summary.incomplete:
-        lines.append("The run is INCOMPLETE: some desktops were not reached.")
-    lines.extend(f"Error: {error}" for error in summary.errors)
-    if summary.fingerprint:
-        lines.append(f"Fingerprint: {summary.fingerprint} (a repeat of these findings carries the same one).")
-    return lines
-
-
-def _finding_line(finding: Finding) -> str:
-    who = ", ".join(
-        part
-        for part in (
-            finding.computer_name,
-            f"user {finding.user_name}" if finding.user_name else None,
-        )
-        if part
-    )
-    version = f" version {finding.sysprep_version}" if finding.sysprep_version else ""
-    return f"- {finding.desktop_id}{f' ({who})' if who else ''}{version}: {', '.join(finding.reasons)}"
-
-
-def render(summary: Summary, limit: int = MESSAGE_MAX_BYTES) -> list[Message]:
-    """The notification: one message, or numbered parts that together list every desktop once."""
-    header = _header(summary)
-    sections = [
-        ("Non-compliant desktops:", [_finding_line(f) for f in summary.non_compliant]),
-        (
-            "Desktops that could not be checked:",
-            [f"- {u.desktop_id}: {u.reason}" for u in summary.unchecked],
-        ),
-    ]
-    # Room for the part line and the section titles that each part repeats.
-    budget = limit - len("\n".join(header).encode()) - 200
-    parts: list[list[str]] = [[]]
-    used = 0
-    for title, lines in sections:
-        if not lines:
-            continue
-        titled = False
-        for line in lines:
-            size = len(line.encode()) + 1
-            if parts[-1] and used + size > budget:
-                parts.append([])
-                used, titled = 0, False
-            if not titled:
-                parts[-1].extend(["", title])
-                used += len(title.encode()) + 2
-                titled = True
-            parts[-1].append(cut_utf8(line, budget))
-            used += size
-    count = len(parts)
-    messages = []
-    for number, body in enumerate(parts, start=1):
-        tag = f" (part {number}/{count})" if count > 1 else ""
-        head = header + ([f"Part {number} of {count}."] if count > 1 else [])
-        messages.append(Message(subject=subject_of(summary, tag), message="\n".join(head + body) + "\n"))
-    return messages

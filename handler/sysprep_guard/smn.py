@@ -1,4 +1,4 @@
-"""SMN adapter: publish one message to a topic."""
+"""SMN adapter: publish one notification to a topic."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from urllib.parse import quote
 
 from .client import SignedClient
 from .models import PublishAnswer, parse_answer
-
-SUBJECT_MAX_BYTES = 512
-MESSAGE_MAX_BYTES = 256 * 1024
+from .notification import MESSAGE_MAX_BYTES, SUBJECT_MAX_BYTES, Notification
 
 
 class Smn:
@@ -18,17 +16,19 @@ class Smn:
         self.base = f"/v2/{project_id}"
         self.keep = keep  # seconds of the deadline left for the handler to return
 
-    def publish(self, topic_urn: str, subject: str, message: str) -> str:
+    def publish(self, topic_urn: str, notification: Notification) -> str:
         """Publish and return SMN's message id."""
-        if len(subject.encode()) > SUBJECT_MAX_BYTES or len(message.encode()) > MESSAGE_MAX_BYTES:
-            raise ValueError("subject or message over SMN's limits; the report must split it first")
+        if (
+            len(notification.subject.encode()) > SUBJECT_MAX_BYTES
+            or len(notification.message_structure.encode()) > MESSAGE_MAX_BYTES
+        ):
+            raise ValueError("subject or message over SMN's limits; the notification must be split first")
         call = "smn PublishMessage"
         path = f"{self.base}/notifications/topics/{quote(topic_urn, safe='')}/publish"
-        body = self.client.call(
-            call,
-            "POST",
-            self.endpoint,
-            path,
-            body={"subject": subject, "message": message},
-        )
-        return parse_answer(PublishAnswer, call, body).message_id
+        body = {
+            "subject": notification.subject,
+            "message_structure": notification.message_structure,
+            "message_attributes": notification.attributes,
+        }
+        answer = self.client.call(call, "POST", self.endpoint, path, body=body, keep=self.keep)
+        return parse_answer(PublishAnswer, call, answer).message_id

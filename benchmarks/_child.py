@@ -1,0 +1,153 @@
+"""One measurement, run in a fresh process by benchmarks/sweep.py so that its peak RSS is its own.
+
+    python benchmarks/_child.py MODE SPEC_JSON
+
+MODE is `sweep` (the function, index.handler on a timer event), `sdk-check` (the official Workspace client:
+ListDesktops, then CheckSysprepInfo in sequential batches of 100) or `sdk-show` (the official client:
+ListDesktops, then ShowSysprepInfo once per desktop). SPEC_JSON holds the emulator's URL, project, keys and,
+for `sweep`, the function's user data. The result is one JSON object written to the path in spec["result"]:
+stdout belongs to the function's logs.
+
+Only `sys`, `time` and `pathlib` are imported up front: each mode imports what it measures, so that the peak
+RSS taken after the run holds the interpreter, that mode's imports and its work, little else.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far (ru_maxrss is in KiB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_sweep(spec: dict[str, Any]) -> dict[str, Any]:
+    """index.handler on events/timer.json with FunctionGraph's context, as scripts/invoke runs it."""
+    sys.path[:0] = [str(ROOT), str(ROOT / "handler")]
+    import json
+
+    import index
+    from devkit.context import Context
+
+    event = json.loads((ROOT / "events" / "timer.json").read_text())
+    keys = spec["keys"]
+    context = Context(
+        spec["user_data"],
+        access_key=keys[0],
+        secret_key=keys[1],
+        security_token=keys[2],
+        timeout_seconds=900,
+    )
+    rss_before = peak_rss_mb()
+    started = time.perf_counter()
+    summary = index.handler(event, context)
+    wall = time.perf_counter() - started
+    return {
+        "wall": wall,
+        "rss_before": rss_before,
+        "rss_peak": peak_rss_mb(),
+        "checked": summary["checked"],
+        "non_compliant": len(summary["non_compliant"]),
+        "unchecked": len(summary["unchecked"]),
+        "published": len(summary["published"]),
+        "incomplete": summary["incomplete"],
+        "errors": summary["errors"],
+    }
+
+
+def _sdk_client(spec: dict[str, Any]) -> Any:
+    """The official WorkspaceClient, pointed at the emulator, signing with the emulator's temporary keys."""
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkworkspace.v2 import WorkspaceClient
+
+    ak, sk, token = spec["keys"]
+    credentials = BasicCredentials(ak, sk, spec["project_id"]).with_security_token(token)
+    return WorkspaceClient.new_builder().with_credentials(credentials).with_endpoint(spec["url"]).build()
+
+
+def _sdk_list(client: Any) -> list[Any]:
+    """Every desktop, page after page of 1,000, the way the SDK's samples list them."""
+    from huaweicloudsdkworkspace.v2 import ListDesktopsRequest
+
+    desktops: list[Any] = []
+    while True:
+        page = client.list_desktops(ListDesktopsRequest(offset=len(desktops), limit=1000))
+        desktops.extend(page.desktops or [])
+        if not page.desktops or len(desktops) >= (page.total_count or 0):
+            return desktops
+
+
+def _below(version: str | None, minimum: tuple[int, ...]) -> bool:
+    """The same rule as the function's: a missing or unreadable version fails, versions compare numerically."""
+    try:
+        return version is None or tuple(int(p) for p in version.split(".")) < minimum
+    except ValueError:
+        return True
+
+
+def run_sdk_check(spec: dict[str, Any]) -> dict[str, Any]:
+    """ListDesktops, then CheckSysprepInfo with 100 ids a call, one call after another."""
+    from huaweicloudsdkworkspace.v2 import CheckSysprepInfoRequest, CheckSysprepInfoRequestBody
+
+    minimum = tuple(int(p) for p in spec["min_version"].split("."))
+    rss_before = peak_rss_mb()
+    started = time.perf_counter()
+    client = _sdk_client(spec)
+    ids = [d.desktop_id for d in _sdk_list(client) if d.status != "BUILD"]
+    found: list[str] = []
+    for start in range(0, len(ids), 100):
+        batch = ids[start : start + 100]
+        body = CheckSysprepInfoRequestBody(desktop_ids=batch)
+        infos = {i.desktop_id: i for i in client.check_sysprep_info(CheckSysprepInfoRequest(body=body)).sysprep_infos}
+        found += [d for d in batch if d not in infos or _below(infos[d].sysprep_version, minimum)]
+    wall = time.perf_counter() - started
+    return {"wall": wall, "rss_before": rss_before, "rss_peak": peak_rss_mb(), "checked": len(ids), "found": len(found)}
+
+
+def run_sdk_show(spec: dict[str, Any]) -> dict[str, Any]:
+    """ListDesktops, then ShowSysprepInfo for each desktop (a 404 is a desktop without Sysprep info)."""
+    from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
+    from huaweicloudsdkworkspace.v2 import ShowSysprepInfoRequest
+
+    minimum = tuple(int(p) for p in spec["min_version"].split("."))
+    rss_before = peak_rss_mb()
+    started = time.perf_counter()
+    client = _sdk_client(spec)
+    ids = [d.desktop_id for d in _sdk_list(client) if d.status != "BUILD"]
+    found: list[str] = []
+    for desktop_id in ids:
+        try:
+            info = client.show_sysprep_info(ShowSysprepInfoRequest(desktop_id=desktop_id))
+        except ClientRequestException as exc:
+            if exc.status_code != 404:
+                raise
+            found.append(desktop_id)
+            continue
+        if _below(info.sysprep_version, minimum):
+            found.append(desktop_id)
+    wall = time.perf_counter() - started
+    return {"wall": wall, "rss_before": rss_before, "rss_peak": peak_rss_mb(), "checked": len(ids), "found": len(found)}
+
+
+MODES = {"sweep": run_sweep, "sdk-check": run_sdk_check, "sdk-show": run_sdk_show}
+
+
+def main(argv: list[str]) -> int:
+    import json
+
+    mode, spec = argv[0], json.loads(argv[1])
+    result = MODES[mode](spec)
+    Path(spec["result"]).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,729 @@
+#!/usr/bin/env python3
+"""Benchmark: timer sweeps of 1,000 / 10,000 / 100,000 desktops against the local emulator with injected latency.
+
+    python benchmarks/sweep.py                       # the full run (a few minutes), markdown on stdout
+    python benchmarks/sweep.py --out benchmarks/RESULTS.md
+    python benchmarks/sweep.py --quick               # small fleets, one repeat: checks that it all works
+
+Needs the official SDKs beside the function's dependencies: `pip install -r benchmarks/requirements.txt`.
+
+What it measures, each in a fresh child process (benchmarks/_child.py) while the emulator runs here:
+- the function (index.handler on events/timer.json) with MAX_CONCURRENCY=8 and =1 (the same calls one after
+  another): calls by kind as the emulator counted them, wall time of the handler call, the ratio of the two,
+  the most calls the emulator saw in flight, and the child's peak RSS;
+- the same with a fleet of the largest size holding as few findings as the smallest fleet, so that the peak
+  RSS can be compared at equal findings and at equal fleet;
+- two baselines with the official huaweicloudsdkworkspace client: CheckSysprepInfo in sequential batches of
+  100 (every size), and ShowSysprepInfo once per desktop (the smallest fleet only, extrapolated linearly);
+- a sweep whose first CheckSysprepInfo answers are throttled (429 APIG.0308), sampling the calls in flight;
+- cold import: `import index` plus the settings, beside the official Workspace + SMN clients, in fresh
+  processes taking turns, with `python -c pass` as the floor.
+
+Traffic goes only to the emulator on 127.0.0.1. Every loop is bounded and every child has a timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT)]
+
+from devkit.emulator import FAKE_AK, FAKE_SK, FAKE_TOKEN, MESSAGE_MAX_BYTES, Emulator, Fault, Fleet  # noqa: E402
+
+CHILD = Path(__file__).resolve().parent / "_child.py"
+CHILD_TIMEOUT = 900.0  # seconds; no measurement here comes near it
+PER_KIND = 0.02  # Fleet.seeded's default: 2% of the fleet of each non-compliant kind, and of BUILD
+MIN_VERSION = "3.0.10"
+LIST_PAGE, SYSPREP_BATCH = 1000, 100
+RSS_LIMIT_MB = 128  # FunctionGraph's smallest memory size
+SAMPLE_EVERY = 0.001  # seconds between samples of the calls in flight (throttle scenario)
+
+
+# Running measurements -------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One measurement: what the child reported, and what the emulator saw meanwhile."""
+
+    mode: str
+    fleet: int
+    child: dict[str, Any]
+    counts: Counter[str]
+    statuses: Counter[int]
+    peak_in_flight: int
+    published_bytes: list[int] = field(default_factory=list)  # each publish's message(_structure), in bytes
+
+    @property
+    def wall(self) -> float:
+        return float(self.child["wall"])
+
+    @property
+    def calls(self) -> int:
+        return sum(self.counts.values())
+
+
+def child(mode: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter (this one's, so the same venv) and return its result."""
+    with tempfile.TemporaryDirectory(prefix="sweep-bench-") as tmp:
+        result = Path(tmp) / "result.json"
+        command = [sys.executable, str(CHILD), mode, json.dumps({**spec, "result": str(result)})]
+        done = subprocess.run(
+            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=CHILD_TIMEOUT
+        )
+        if done.returncode != 0 or not result.exists():
+            raise RuntimeError(f"{mode} child failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        return json.loads(result.read_text())
+
+
+def base_spec(emu: Emulator) -> dict[str, Any]:
+    return {
+        "url": emu.url,
+        "project_id": emu.project_id,
+        "keys": [FAKE_AK, FAKE_SK, FAKE_TOKEN],
+        "min_version": MIN_VERSION,
+    }
+
+
+def user_data(emu: Emulator, concurrency: int) -> dict[str, str]:
+    return {
+        "REGION": emu.region,
+        "PROJECT_ID": emu.project_id,
+        "SMN_TOPIC_URN": emu.topic,
+        "WORKSPACE_ENDPOINT": emu.url,
+        "SMN_ENDPOINT": emu.url,
+        "MIN_SYSPREP_VERSION": MIN_VERSION,
+        "MAX_CONCURRENCY": str(concurrency),
+    }
+
+
+def measure(emu: Emulator, mode: str, concurrency: int = 8) -> Run:
+    """One child run against `emu`, its records cleared first; refuses a run the emulator saw go wrong."""
+    emu.clear_records()
+    spec = base_spec(emu)
+    if mode == "sweep":
+        spec["user_data"] = user_data(emu, concurrency)
+    result = child(mode, spec)
+    statuses = Counter(status for _, status in emu.calls)
+    run = Run(mode, len(emu.fleet), result, emu.counts, statuses, emu.max_concurrency)
+    check_run(emu, run)
+    for published in emu.published:  # what SMN's 256 KB limit applies to
+        text = published.body.get("message_structure") or published.body.get("message") or ""
+        run.published_bytes.append(len(text.encode()))
+    return run
+
+
+def check_run(emu: Emulator, run: Run) -> None:
+    """The numbers mean something only if every request passed the signature check and was answered as
+    planned: 200, or 404 for ShowSysprepInfo of a desktop without Sysprep info."""
+    if emu.rejected_signatures:
+        raise RuntimeError(f"{run.mode}: the emulator rejected {emu.rejected_signatures} signature(s)")
+    if emu.errors:
+        raise RuntimeError(f"{run.mode}: emulator errors {emu.errors[:3]}")
+    unexpected = {s: n for s, n in run.statuses.items() if s != 200 and not (s == 404 and run.mode == "sdk-show")}
+    if unexpected:
+        raise RuntimeError(f"{run.mode}: unexpected answers {unexpected}")
+    if run.mode == "sweep" and (run.child["incomplete"] or run.child["errors"]):
+        raise RuntimeError(f"sweep incomplete: {run.child['errors']}")
+
+
+def repeat(emu: Emulator, times: int, mode: str, concurrency: int = 8) -> Run:
+    """`times` runs; the one with the median wall time, carrying the highest peak RSS of them all."""
+    runs = sorted((measure(emu, mode, concurrency) for _ in range(times)), key=lambda r: r.wall)
+    chosen = runs[len(runs) // 2]
+    chosen.child["rss_peak"] = max(r.child["rss_peak"] for r in runs)
+    return chosen
+
+
+@contextmanager
+def emulator(n: int, latency: float, per_kind: float = PER_KIND) -> Iterator[Emulator]:
+    with Emulator(fleet=Fleet.seeded(n, seed=1, per_kind=per_kind), latency=latency) as emu:
+        yield emu
+
+
+# The scenarios --------------------------------------------------------------------------------------
+
+
+@dataclass
+class SizeResult:
+    n: int
+    findings: int
+    ours: Run
+    sequential: Run
+    sdk_check: Run
+    sdk_show: Run | None  # measured on the smallest fleet only
+    few: Run | None = None  # a fleet of this size with the findings of the smallest fleet (not for the smallest)
+
+
+def findings_of(fleet: Fleet) -> int:
+    """Desktops a sweep reports under MIN_SYSPREP_VERSION alone: all but the compliant and capability kinds."""
+    counts = fleet.kind_counts()
+    return len(fleet) - counts["compliant"] - counts["no_hibernate"] - counts["no_update_route"]
+
+
+def bench_size(n: int, latency: float, repeats: int, concurrency: int, smallest: int) -> SizeResult:
+    """Ours (bounded and sequential) and the official client's baselines on a fleet of n at 2% of each kind;
+    for a fleet larger than the smallest, ours again on one with the smallest fleet's number of findings."""
+    with emulator(n, latency) as emu:
+        findings = findings_of(emu.fleet)
+        ours = repeat(emu, repeats, "sweep", concurrency)
+        sequential = repeat(emu, repeats, "sweep", 1)
+        sdk_check = measure(emu, "sdk-check")
+        sdk_show = measure(emu, "sdk-show") if n == smallest else None
+    result = SizeResult(n, findings, ours, sequential, sdk_check, sdk_show)
+    if n > smallest:
+        with emulator(n, latency, per_kind=max(1, round(smallest * PER_KIND)) / n) as emu:
+            result.few = repeat(emu, repeats, "sweep", concurrency)
+    return result
+
+
+@dataclass
+class ThrottleResult:
+    n: int
+    throttled: int
+    run: Run
+    before: int  # most calls in flight before the first throttled answer
+    buckets: list[int]  # most calls in flight in each 20 ms after it
+
+
+def bench_throttle(n: int, latency: float, concurrency: int, throttled: int) -> ThrottleResult:
+    """The first sysprep answers after the first few are throttled; the calls in flight are sampled meanwhile."""
+    with emulator(n, latency) as emu:
+        emu.clear_records()
+        samples: list[tuple[float, int, int]] = []  # (time, calls in flight, calls answered)
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(SAMPLE_EVERY) and len(samples) < 2_000_000:
+                samples.append((time.perf_counter(), emu.active, len(emu.calls)))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            run = _throttled_sweep(emu, concurrency, throttled)
+        finally:
+            stop.set()
+            sampler.join(timeout=5)
+    first = next(i for i, (_, status) in enumerate(run.child["calls"]) if status == 429)
+    at = next(t for t, _, answered in samples if answered > first)
+    before = max((active for t, active, _ in samples if t < at), default=0)
+    buckets = [
+        max((a for t, a, _ in samples if at + 0.02 * k <= t < at + 0.02 * (k + 1)), default=0) for k in range(15)
+    ]
+    return ThrottleResult(n, throttled, run, before, buckets)
+
+
+def _throttled_sweep(emu: Emulator, concurrency: int, throttled: int) -> Run:
+    """A sweep whose sysprep calls, once a quarter of them (at most 20) were answered, meet `throttled` answers
+    429 APIG.0308: the sweep is at full speed by then."""
+    spec = {**base_spec(emu), "user_data": user_data(emu, concurrency)}
+    after = min(20, math.ceil(len(emu.fleet) / SYSPREP_BATCH) // 4)
+    emu.clear_records()
+    armed = threading.Event()
+
+    def arm() -> None:
+        for _ in range(60_000):  # a minute at most
+            if emu.counts["sysprep"] >= after:
+                emu.inject("sysprep", Fault.throttled(), times=throttled)
+                armed.set()
+                return
+            time.sleep(0.001)
+
+    arming = threading.Thread(target=arm, daemon=True)
+    arming.start()
+    result = child("sweep", spec)
+    arming.join(timeout=5)
+    if not armed.is_set():
+        raise RuntimeError(f"the throttle was never armed: the sweep made fewer than {after} sysprep calls")
+    statuses = Counter(status for _, status in emu.calls)
+    result["calls"] = list(emu.calls)
+    result["after"] = after
+    return Run("sweep", len(emu.fleet), result, emu.counts, statuses, emu.max_concurrency)
+
+
+# Cold import ----------------------------------------------------------------------------------------
+
+_SETTINGS = {
+    "REGION": "ap-southeast-1",
+    "PROJECT_ID": "0123456789abcdef0123456789abcdef",
+    "SMN_TOPIC_URN": "urn:smn:ap-southeast-1:0123456789abcdef0123456789abcdef:sysprep-alerts",
+    "MIN_SYSPREP_VERSION": MIN_VERSION,
+}
+# Each program times its own imports and prints "seconds peak_rss_mb".
+_TIMED = """\
+import resource, sys, time
+t = time.perf_counter()
+{body}
+t = time.perf_counter() - t
+sys.stdout.write(f"{{t}} {{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}")
+"""
+OURS = _TIMED.format(
+    body=f"""\
+sys.path.insert(0, "handler")
+import index
+from sysprep_guard.settings import load_settings
+load_settings({_SETTINGS!r}.get)"""
+)
+OFFICIAL = _TIMED.format(
+    body="""\
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkworkspace.v2 import (WorkspaceClient, ListDesktopsRequest, CheckSysprepInfoRequest,
+    CheckSysprepInfoRequestBody, ShowSysprepInfoRequest)
+from huaweicloudsdksmn.v2 import SmnClient, PublishMessageRequest, PublishMessageRequestBody"""
+)
+
+
+@dataclass
+class ImportResult:
+    runs: int
+    process: dict[str, float]  # median wall time of the whole process, seconds
+    imports: dict[str, float]  # median time of the imports inside it, seconds
+    rss: dict[str, float]  # median peak RSS, MB
+
+
+def bench_imports(runs: int) -> ImportResult:
+    """Fresh processes, taking turns (floor, ours, official) so that drift hits all three alike; a first
+    round, not counted, writes the bytecode caches."""
+    programs = {"python -c pass": "pass", "ours": OURS, "official SDK": OFFICIAL}
+    process: dict[str, list[float]] = {name: [] for name in programs}
+    imports: dict[str, list[float]] = {name: [] for name in programs}
+    rss: dict[str, list[float]] = {name: [] for name in programs}
+    for round_ in range(runs + 1):
+        for name, code in programs.items():
+            started = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+            )
+            elapsed = time.perf_counter() - started
+            if round_ == 0:
+                continue
+            process[name].append(elapsed)
+            if code != "pass":
+                seconds, peak = done.stdout.split()
+                imports[name].append(float(seconds))
+                rss[name].append(float(peak))
+    return ImportResult(
+        runs,
+        {k: statistics.median(v) for k, v in process.items()},
+        {k: statistics.median(v) for k, v in imports.items() if v},
+        {k: statistics.median(v) for k, v in rss.items() if v},
+    )
+
+
+# Reporting ------------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        cpu = next(
+            (ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines() if ln.startswith("model name")), cpu
+        )
+    memory = "unknown"
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kib = next((int(ln.split()[1]) for ln in meminfo.read_text().splitlines() if ln.startswith("MemTotal:")), 0)
+        memory = f"{kib / 1024 / 1024:.1f} GiB"
+    return {
+        "CPU": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": memory,
+        "OS": f"{platform.system()} {platform.release()}",
+        "Python": f"{platform.python_version()} ({sys.executable})",
+        "code": code_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def code_version() -> str:
+    """The commit measured, and whether the function's code differed from it."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "handler"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"commit {commit}" + (" with uncommitted changes in handler/" if dirty else "")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], left: int = 1) -> str:
+    """A markdown table; the first `left` columns are text, the others numbers."""
+    align = ["---" if i < left else "---:" for i in range(len(headers))]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def seconds(value: float) -> str:
+    return f"{value:.2f} s" if value >= 1 else f"{value * 1000:.0f} ms"
+
+
+def megabytes(value: float) -> str:
+    return f"{value:.1f} MB"
+
+
+def fewest_calls(n: int, run: Run) -> dict[str, int]:
+    """The fewest calls a sweep of n desktops can make: every page of 1,000, every batch of 100 (desktops still
+    building are not checked), and what was published packed into 256 KB messages (a bound that counts each
+    part's repeated header: a part count above it is certainly more than needed)."""
+    return {
+        "list": math.ceil(n / LIST_PAGE),
+        "sysprep": math.ceil(run.child["checked"] / SYSPREP_BATCH),
+        "publish": math.ceil(sum(run.published_bytes) / MESSAGE_MAX_BYTES),
+    }
+
+
+KINDS = ("list", "sysprep", "publish")
+
+
+def sweep_table(results: Sequence[SizeResult], latency: float) -> str:
+    rows = []
+    for r in results:
+        fewest = fewest_calls(r.n, r.ours)
+        fill = sum(r.ours.published_bytes) / (len(r.ours.published_bytes) * MESSAGE_MAX_BYTES or 1)
+        rows.append(
+            [
+                f"{r.n:,}",
+                f"{r.findings:,}",
+                " / ".join(f"{r.ours.counts[k]:,}" for k in KINDS),
+                " / ".join(f"{fewest[k]:,}" for k in KINDS),
+                f"{fill:.0%}",
+                seconds(r.ours.wall),
+                seconds(r.sequential.wall),
+                f"{r.ours.wall / r.sequential.wall:.2f}",
+                seconds(r.ours.calls * latency),
+                r.ours.peak_in_flight,
+                megabytes(r.ours.child["rss_peak"]),
+            ]
+        )
+    headers = [
+        "desktops",
+        "findings",
+        "calls: list / sysprep / publish",
+        "fewest possible",
+        "publish fill",
+        "wall, MAX_CONCURRENCY=8",
+        "wall, =1 (sequential)",
+        "ratio",
+        "calls × latency",
+        "peak in flight",
+        "peak RSS",
+    ]
+    return table(headers, rows, left=0)
+
+
+def baseline_table(results: Sequence[SizeResult]) -> str:
+    measured = next(r for r in results if r.sdk_show is not None)
+    assert measured.sdk_show is not None
+    per_desktop = measured.sdk_show.wall / measured.n
+    rows = []
+    for r in results:
+        if r.sdk_show is not None:
+            show_calls, show_wall, mark = r.sdk_show.calls, r.sdk_show.wall, ""
+        else:  # linear: one list call per 1,000 and one ShowSysprepInfo per checkable desktop
+            show_calls = math.ceil(r.n / LIST_PAGE) + r.ours.child["checked"]
+            show_wall, mark = per_desktop * r.n, "~"
+        rows.append(
+            [
+                f"{r.n:,}",
+                f"{r.ours.calls:,} in {seconds(r.ours.wall)}",
+                f"{r.sdk_check.calls:,} in {seconds(r.sdk_check.wall)}",
+                f"{r.ours.wall / r.sdk_check.wall:.3f}",
+                f"{mark}{show_calls:,} in {mark}{seconds(show_wall)}",
+                f"{mark}{r.ours.wall / show_wall:.4f}",
+            ]
+        )
+    headers = [
+        "desktops",
+        "ours: calls in wall time",
+        "official: ListDesktops + CheckSysprepInfo ×100, sequential",
+        "ours / that",
+        "official: ListDesktops + ShowSysprepInfo per desktop",
+        "ours / that",
+    ]
+    return table(headers, rows, left=0)
+
+
+def memory_table(results: Sequence[SizeResult]) -> str:
+    few_findings = results[0].findings
+    rows = []
+    for r in results:
+        few = r.few if r.few is not None else r.ours
+        rows.append(
+            [
+                f"{r.n:,}",
+                megabytes(few.child["rss_before"]),
+                megabytes(few.child["rss_peak"]),
+                f"{r.findings:,}",
+                megabytes(r.ours.child["rss_peak"]),
+            ]
+        )
+    headers = [
+        "desktops",
+        "RSS after imports",
+        f"peak RSS, {few_findings:,} findings",
+        "findings at 2% a kind",
+        "peak RSS, 2% a kind",
+    ]
+    return table(headers, rows, left=0)
+
+
+def throttle_section(t: ThrottleResult, unthrottled: Run) -> str:
+    run = t.run
+    complete = run.child["checked"] + run.child["unchecked"] == t.n and not run.child["incomplete"]
+    buckets = list(t.buckets)
+    while buckets and buckets[-1] == 0:  # the sweep had ended
+        buckets.pop()
+    return "\n\n".join(
+        [
+            (
+                f"{t.n:,} desktops; {t.throttled} CheckSysprepInfo answers throttled (429 APIG.0308) once "
+                f"{run.child['after']} had been answered."
+            ),
+            (
+                f"Calls: {run.statuses[429]} throttled; {run.counts['sysprep']:,} sysprep in all (fewest "
+                f"{math.ceil(run.child['checked'] / SYSPREP_BATCH):,}, plus one retry per throttled answer); wall "
+                f"{seconds(run.wall)} (unthrottled {seconds(unthrottled.wall)}); every desktop reported: "
+                f"{'yes' if complete else 'NO'}."
+            ),
+            f"Most calls in flight before the first throttled answer: {t.before}; in each 20 ms after it: "
+            + (", ".join(str(b) for b in buckets) or "none")
+            + ".",
+        ]
+    )
+
+
+def import_table(r: ImportResult) -> str:
+    rows = [
+        [
+            name,
+            seconds(r.process[name]),
+            seconds(r.imports[name]) if name in r.imports else "–",
+            megabytes(r.rss[name]) if name in r.rss else "–",
+        ]
+        for name in r.process
+    ]
+    return table(["", "process wall time", "imports, in the process", "peak RSS"], rows)
+
+
+@dataclass
+class Verdict:
+    goal: str
+    met: bool
+    evidence: str
+
+
+def verdicts(results: Sequence[SizeResult], imports: ImportResult, ratio_at: SizeResult) -> list[Verdict]:
+    return [calls_verdict(results), speed_verdict(ratio_at), *memory_verdicts(results), import_verdict(imports)]
+
+
+def calls_verdict(results: Sequence[SizeResult]) -> Verdict:
+    details, exact = [], True
+    for r in results:
+        fewest = fewest_calls(r.n, r.ours)
+        exact &= all(r.ours.counts[k] == fewest[k] for k in KINDS)
+        details.append(f"{r.n:,}: " + ", ".join(f"{k} {r.ours.counts[k]:,}/{fewest[k]:,}" for k in KINDS))
+    return Verdict("a sweep makes the fewest calls (made/fewest)", exact, "; ".join(details))
+
+
+def speed_verdict(r: SizeResult) -> Verdict:
+    ratio = r.ours.wall / r.sequential.wall
+    return Verdict(
+        f"a {r.n:,}-desktop sweep takes ≤ 1/3 of the same calls made sequentially",
+        ratio <= 1 / 3,
+        f"{seconds(r.ours.wall)} / {seconds(r.sequential.wall)} = {ratio:.2f}",
+    )
+
+
+RSS_NOISE_MB = 2.0  # ru_maxrss differs by about this much between identical runs
+
+
+def memory_verdicts(results: Sequence[SizeResult]) -> list[Verdict]:
+    largest = results[-1]
+    peak = largest.ours.child["rss_peak"]
+    under = Verdict(
+        f"a {largest.n:,}-desktop sweep peaks under {RSS_LIMIT_MB} MB RSS",
+        peak < RSS_LIMIT_MB,
+        f"{megabytes(peak)} with {largest.findings:,} findings",
+    )
+    # At equal findings, from the second size up (the smallest fleet fits one page: no page is fetched ahead).
+    few = [(r.n, (r.few or r.ours).child["rss_peak"]) for r in results]
+    base_n, base = few[1] if len(few) > 2 else few[0]
+    top_n, top = few[-1]
+    fleet_growth = top - base
+    findings_growth = peak - top
+    grows = Verdict(
+        "the peak grows with the findings, not with the fleet",
+        fleet_growth < RSS_NOISE_MB and findings_growth > fleet_growth,
+        f"{base_n:,} → {top_n:,} desktops at {results[0].findings:,} findings: {fleet_growth:+.1f} MB; "
+        f"{results[0].findings:,} → {largest.findings:,} findings at {top_n:,} desktops: {findings_growth:+.1f} MB "
+        f"({findings_growth * 1024 / max(1, largest.findings - results[0].findings):.2f} KB a finding)",
+    )
+    return [under, grows]
+
+
+def import_verdict(imports: ImportResult) -> Verdict:
+    ours, official = imports.imports["ours"], imports.imports["official SDK"]
+    return Verdict(
+        "median cold import ≤ 1/2 of the official SDK clients'",
+        ours <= official / 2,
+        f"{seconds(ours)} / {seconds(official)} = {ours / official:.2f} (medians of {imports.runs}, imports only); "
+        f"whole processes {seconds(imports.process['ours'])} / {seconds(imports.process['official SDK'])}",
+    )
+
+
+def prose(text: str) -> str:
+    """One paragraph from text wrapped freely in the source."""
+    return " ".join(text.split())
+
+
+def render(
+    args: argparse.Namespace,
+    command: str,
+    results: Sequence[SizeResult],
+    imports: ImportResult,
+    ratio_at: SizeResult,
+    throttle: ThrottleResult,
+) -> str:
+    shown = next(r for r in results if r.sdk_show is not None)
+    goals = verdicts(results, imports, ratio_at)
+    sections = [
+        "# Benchmark: timer sweeps against the local emulator",
+        prose(f"""
+            `{command}`: {args.latency * 1000:.0f} ms of latency injected on every call;
+            MAX_CONCURRENCY={args.concurrency}; policy MIN_SYSPREP_VERSION={MIN_VERSION}; {args.repeat} run(s) of
+            each sweep of ours (the median wall time, the highest peak RSS).
+        """),
+        "\n".join(f"- {k}: {v}" for k, v in machine().items()),
+        "## Goals",
+        table(["goal", "met", "evidence"], [[v.goal, "yes" if v.met else "**NO**", v.evidence] for v in goals], 3),
+        "## Sweeps",
+        prose(f"""
+            Calls as the emulator counted them. *Findings*: desktops reported, non-compliant or still building
+            ({PER_KIND:.0%} of the fleet of each such kind). *Fewest possible*: ceil(N/1000) pages,
+            ceil(checked/100) batches, ceil(bytes published/256 KB) messages. *Publish fill*: bytes published over
+            256 KB a message. *Ratio*: wall time over that of the same sweep with MAX_CONCURRENCY=1. *Calls ×
+            latency*: the injected latency alone, made sequentially. *Peak in flight*: the most requests the
+            emulator held at once. *Peak RSS*: ru_maxrss of the child process that ran the handler.
+        """),
+        sweep_table(results, args.latency),
+        "## Baselines: the official huaweicloudsdkworkspace client",
+        prose(f"""
+            ListDesktops page after page, then CheckSysprepInfo in batches of 100 one after another, or
+            ShowSysprepInfo once per desktop. ShowSysprepInfo was measured on {shown.n:,} desktops only; `~` marks
+            figures extrapolated linearly from it. The baselines only list and check; ours also judges, renders
+            and publishes.
+        """),
+        baseline_table(results),
+        "## Memory: findings against fleet size",
+        prose(f"""
+            Peak RSS of the child that ran the handler, for fleets holding {results[0].findings:,} findings (those
+            of the {results[0].n:,}-desktop fleet) and {PER_KIND:.0%} of each kind.
+        """),
+        memory_table(results),
+        "## Back-off under throttling",
+        throttle_section(throttle, ratio_at.ours),
+        "## Cold import",
+        prose(f"""
+            Fresh processes taking turns, {imports.runs} runs each, medians. *Ours*: `import index`, then
+            load_settings. *Official SDK*: WorkspaceClient, SmnClient, the request classes of ListDesktops,
+            CheckSysprepInfo, ShowSysprepInfo and PublishMessage, and BasicCredentials. *Imports*: timed inside the
+            process; *process wall time*: the whole process, interpreter start-up included.
+        """),
+        import_table(imports),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+# Main -----------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000", help="fleet sizes, comma-separated")
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds the emulator adds to every call")
+    parser.add_argument("--concurrency", type=int, default=8, help="the function's MAX_CONCURRENCY (default 8)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each sweep of ours (default 3)")
+    parser.add_argument("--import-runs", type=int, default=15, help="cold imports of each kind (default 15)")
+    parser.add_argument("--throttled", type=int, default=3, help="sysprep answers throttled (default 3)")
+    parser.add_argument("--quick", action="store_true", help="sizes 500,2000,5000, one run each, 5 cold imports")
+    parser.add_argument("--out", type=Path, help="also write the report to this file (e.g. benchmarks/RESULTS.md)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.repeat, args.import_runs = "500,2000,5000", 1, 5
+    args.sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    if not args.sizes or args.sizes[0] < 1 or args.repeat < 1 or args.import_runs < 1 or args.latency < 0:
+        parser.error("sizes, --repeat and --import-runs must be positive, --latency not negative")
+    if not 1 <= args.concurrency <= 32:
+        parser.error("--concurrency must be 1 to 32, as MAX_CONCURRENCY")
+    return args
+
+
+def missing_sdks() -> list[str]:
+    return [m for m in ("huaweicloudsdkworkspace", "huaweicloudsdksmn") if importlib.util.find_spec(m) is None]
+
+
+def progress(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    missing = missing_sdks()
+    if missing:
+        print(f"sweep: {', '.join(missing)} missing: pip install -r benchmarks/requirements.txt", file=sys.stderr)
+        return 2
+    command = " ".join(["python benchmarks/sweep.py", *(sys.argv[1:] if argv is None else argv)])
+    with tempfile.TemporaryDirectory(prefix="sweep-bench-pycache-") as cache:
+        # Every child, ours and the official SDK's alike, loads bytecode from one cache that the first round
+        # of each writes (PYTHONDONTWRITEBYTECODE would otherwise make ours compile its source at every import,
+        # while pip precompiled the SDKs), and the repository gets no __pycache__ from the benchmark.
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        os.environ["PYTHONPYCACHEPREFIX"] = cache
+        report = run_all(args, command)
+    print(report)
+    if args.out:
+        args.out.write_text(report)
+        progress(f"written to {args.out}")
+    return 0
+
+
+def run_all(args: argparse.Namespace, command: str) -> str:
+    progress(f"cold import, {args.import_runs} runs of each")
+    imports = bench_imports(args.import_runs)
+    results = []
+    for n in args.sizes:
+        progress(f"{n:,} desktops: ours ×{args.repeat} at {args.concurrency} and at 1, the official client")
+        results.append(bench_size(n, args.latency, args.repeat, args.concurrency, smallest=args.sizes[0]))
+    ratio_at = next((r for r in results if r.n == 10_000), results[len(results) // 2])
+    progress(f"{ratio_at.n:,} desktops, throttled")
+    throttle = bench_throttle(ratio_at.n, args.latency, args.concurrency, args.throttled)
+
+    return render(args, command, results, imports, ratio_at, throttle)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

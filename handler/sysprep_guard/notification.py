@@ -1,0 +1,240 @@
+"""Notifications rendered from the report: one message per protocol, filterable attributes, split to SMN's limits.
+
+Each SMN message carries a `message_structure`: `default` and `email` a readable report, `sms` one short line,
+and `http`, `https` and `functionstage` a JSON document (docs/notification.schema.json). When all of it
+would pass 256 KB, the desktops are split into numbered parts; every part repeats the totals.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from .report import Finding, Summary, Unchecked
+
+SCHEMA_VERSION = "1.0"
+SUBJECT_MAX_BYTES = 512
+MESSAGE_MAX_BYTES = 256 * 1024  # of the whole message_structure
+JSON_PROTOCOLS = ("http", "https", "functionstage")
+_SMS_FORBIDDEN = str.maketrans({"[": "(", "]": ")", "【": "(", "】": ")"})  # SMN refuses these in an SMS
+
+
+class Part(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    number: int = 1
+    of: int = 1
+
+
+class Notification(BaseModel):
+    """One SMN publish: its subject, its message_structure, and its message_attributes."""
+
+    subject: str
+    message_structure: str
+    attributes: list[dict[str, Any]]
+
+    @property
+    def protocols(self) -> dict[str, str]:
+        return json.loads(self.message_structure)
+
+
+def cut_utf8(text: str, limit: int) -> str:
+    """At most `limit` bytes of UTF-8, never cutting through a character."""
+    data = text.encode()
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
+WHOLE = Part()
+
+
+def subject(summary: Summary, part: Part = WHOLE) -> str:
+    text = f"Sysprep: {len(summary.non_compliant):,} of {summary.total:,} desktops non-compliant"
+    if summary.unchecked:
+        text += f", {len(summary.unchecked):,} unchecked"
+    if summary.incomplete:
+        text += ", incomplete"
+    tail = f" ({summary.region})" + (f" part {part.number}/{part.of}" if part.of > 1 else "")
+    room = SUBJECT_MAX_BYTES - len(tail.encode())
+    # The tail says where and which part: it survives, whatever the head has to lose.
+    return cut_utf8(text, room) + tail if room > 0 else cut_utf8(text + tail, SUBJECT_MAX_BYTES)
+
+
+def sms(summary: Summary) -> str:
+    text = f"Sysprep {summary.region}: {len(summary.non_compliant):,}/{summary.total:,} desktops non-compliant"
+    if summary.unchecked:
+        text += f", {len(summary.unchecked):,} unchecked"
+    if summary.incomplete:
+        text += ", run incomplete"
+    return text.translate(_SMS_FORBIDDEN) + "."
+
+
+def _desktop_line(finding: Finding) -> str:
+    who = ", ".join(p for p in (finding.computer_name, f"user {finding.user_name}" if finding.user_name else None) if p)
+    version = f" version {finding.sysprep_version}" if finding.sysprep_version else ""
+    return f"- {finding.desktop_id}{f' ({who})' if who else ''}{version}: {', '.join(finding.reasons)}"
+
+
+def _unchecked_line(unchecked: Unchecked) -> str:
+    return f"- {unchecked.desktop_id}: {unchecked.reason}"
+
+
+def text_report(summary: Summary, findings: list[Finding], unchecked: list[Unchecked], part: Part) -> str:
+    """The readable report, for an inbox (and SMN's default)."""
+    lines = [
+        subject(summary),
+        "",
+        (
+            f"Project {summary.project_id}, region {summary.region}, {summary.trigger} trigger, "
+            f"{summary.run_time.replace('T', ' ').removesuffix('Z')} UTC."
+        ),
+        f"Policy: {summary.policy.description}.",
+        (
+            f"Checked {summary.checked:,} desktops: {summary.compliant:,} compliant, "
+            f"{len(summary.non_compliant):,} non-compliant. {len(summary.unchecked):,} could not be checked."
+        ),
+    ]
+    if summary.incomplete:
+        unlisted = (
+            ""
+            if summary.unlisted == 0
+            else (
+                " An unknown number of desktops were not listed."
+                if summary.unlisted is None
+                else f" {summary.unlisted:,} desktops were never listed."
+            )
+        )
+        lines.append("The run is INCOMPLETE: not every desktop was reached." + unlisted)
+    lines.extend(f"Error: {error}" for error in summary.errors)
+    counts = summary.by_reason()
+    if counts:
+        width = len(f"{max(counts.values()):,}")
+        lines += ["", "By reason:", *(f"  {n:>{width},}  {reason}" for reason, n in counts.items())]
+    if findings:
+        lines += ["", f"Non-compliant desktops{_range(part, findings, summary.non_compliant)}:"]
+        lines += [_desktop_line(f) for f in findings]
+    if unchecked:
+        lines += ["", f"Desktops that could not be checked{_range(part, unchecked, summary.unchecked)}:"]
+        lines += [_unchecked_line(u) for u in unchecked]
+    lines.append("")
+    if part.of > 1:
+        lines.append(f"Part {part.number} of {part.of}: together the parts list every desktop once.")
+    lines.append(f"Fingerprint {summary.fingerprint}: a repeat of these findings carries the same one.")
+    return "\n".join(lines) + "\n"
+
+
+def _range(part: Part, shown: list[Any], every: list[Any]) -> str:
+    return f" ({len(every):,})" if part.of == 1 else f" ({len(shown):,} of {len(every):,} in this part)"
+
+
+def document(summary: Summary, findings: list[Finding], unchecked: list[Unchecked], part: Part) -> dict[str, Any]:
+    """The JSON document for programs; its schema is docs/notification.schema.json."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "trigger": summary.trigger,
+        "region": summary.region,
+        "project_id": summary.project_id,
+        "run_time": summary.run_time,
+        "policy": summary.policy.model_dump(),
+        "counts": {
+            "desktops": summary.total,
+            "checked": summary.checked,
+            "compliant": summary.compliant,
+            "non_compliant": len(summary.non_compliant),
+            "unchecked": len(summary.unchecked),
+            "unlisted": summary.unlisted,
+            "by_reason": summary.by_reason(),
+        },
+        "incomplete": summary.incomplete,
+        "errors": summary.errors,
+        "part": part.model_dump(),
+        "findings": [f.model_dump() for f in findings],
+        "unchecked": [u.model_dump() for u in unchecked],
+        "fingerprint": summary.fingerprint,
+    }
+
+
+def attributes(summary: Summary) -> list[dict[str, Any]]:
+    """message_attributes for subscription filter policies. SMN takes values of 1 to 32 letters, digits and
+    underscores, so the region's hyphens become underscores (ap_southeast_1)."""
+    severity = "non_compliant" if summary.non_compliant else "unchecked"
+    reasons = sorted({r for f in summary.non_compliant for r in f.reasons})
+    reasons += ["unchecked"] * bool(summary.unchecked) + ["incomplete"] * summary.incomplete
+    result = [
+        {"name": "severity", "type": "STRING", "value": severity},
+        {"name": "trigger", "type": "STRING", "value": summary.trigger},
+        {"name": "region", "type": "STRING", "value": summary.region.replace("-", "_")[:32]},
+    ]
+    if reasons:
+        result.append({"name": "reasons", "type": "STRING_ARRAY", "value": reasons[:10]})
+    return result
+
+
+def _notification(summary: Summary, findings: list[Finding], unchecked: list[Unchecked], part: Part) -> Notification:
+    text = text_report(summary, findings, unchecked, part)
+    doc = json.dumps(document(summary, findings, unchecked, part), ensure_ascii=False, separators=(",", ":"))
+    structure = {"default": text, "email": text, "sms": sms(summary), **dict.fromkeys(JSON_PROTOCOLS, doc)}
+    return Notification(
+        subject=subject(summary, part),
+        message_structure=json.dumps(structure, ensure_ascii=False, separators=(",", ":")),
+        attributes=attributes(summary),
+    )
+
+
+def _size(notification: Notification) -> int:
+    return len(notification.message_structure.encode())
+
+
+def render(summary: Summary, limit: int = MESSAGE_MAX_BYTES) -> list[Notification]:
+    """The notification: one message, or numbered parts whose desktops add up to all of them, once each."""
+    entries: list[Finding | Unchecked] = [*summary.non_compliant, *summary.unchecked]
+    whole = _notification(summary, summary.non_compliant, summary.unchecked, WHOLE)
+    if _size(whole) <= limit:
+        return [whole]
+    chunks = _pack(summary, entries, limit)
+    parts: list[Notification] = []
+    for number, chunk in enumerate(chunks, start=1):
+        findings = [e for e in chunk if isinstance(e, Finding)]
+        unchecked = [e for e in chunk if isinstance(e, Unchecked)]
+        parts.append(_notification(summary, findings, unchecked, Part(number=number, of=len(chunks))))
+    return parts
+
+
+def _pack(summary: Summary, entries: list[Finding | Unchecked], limit: int) -> list[list[Finding | Unchecked]]:
+    """Fill parts in order, each as full as the limit allows: estimate each entry's cost from its own renderings,
+    then check every part for real and halve any that the estimate let grow too large."""
+    empty = _size(_notification(summary, [], [], Part(number=999, of=999)))
+    budget = limit - empty
+    if budget <= 0:
+        raise ValueError("the report's header alone is over SMN's message limit")
+    chunks: list[list[Finding | Unchecked]] = [[]]
+    used = 0
+    for entry in entries:
+        cost = _cost(entry)
+        if chunks[-1] and used + cost > budget:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(entry)
+        used += cost
+    checked: list[list[Finding | Unchecked]] = []
+    while chunks:
+        chunk = chunks.pop(0)
+        findings = [e for e in chunk if isinstance(e, Finding)]
+        unchecked = [e for e in chunk if isinstance(e, Unchecked)]
+        if len(chunk) > 1 and _size(_notification(summary, findings, unchecked, Part(number=999, of=999))) > limit:
+            half = len(chunk) // 2
+            chunks[:0] = [chunk[:half], chunk[half:]]
+        else:
+            checked.append(chunk)
+    return checked
+
+
+def _cost(entry: Finding | Unchecked) -> int:
+    """Bytes an entry adds to a message_structure: twice as a text line, three times as a JSON item, each
+    escaped once more inside the structure."""
+    line = _desktop_line(entry) if isinstance(entry, Finding) else _unchecked_line(entry)
+    item = json.dumps(entry.model_dump(), ensure_ascii=False, separators=(",", ":"))
+    text_cost = len(json.dumps(line + "\n", ensure_ascii=False).encode()) - 2
+    json_cost = len(json.dumps(item + ",", ensure_ascii=False).encode()) - 2
+    return 2 * text_cost + len(JSON_PROTOCOLS) * json_cost
