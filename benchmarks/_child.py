@@ -47,11 +47,13 @@ def run_sweep(spec: dict[str, Any]) -> dict[str, Any]:
         timeout_seconds=900,
     )
     rss_before = peak_rss_mb()
+    cpu = time.process_time()
     started = time.perf_counter()
     summary = index.handler(event, context)
     wall = time.perf_counter() - started
     return {
         "wall": wall,
+        "cpu": time.process_time() - cpu,
         "rss_before": rss_before,
         "rss_peak": peak_rss_mb(),
         "checked": summary["checked"],

@@ -11,8 +11,8 @@ What it measures, each in a fresh child process (benchmarks/_child.py) while the
 - the function (index.handler on events/timer.json) with MAX_CONCURRENCY=8 and =1 (the same calls one after
   another): calls by kind as the emulator counted them, wall time of the handler call, the ratio of the two,
   the most calls the emulator saw in flight, and the child's peak RSS;
-- the same with a fleet of the largest size holding as few findings as the smallest fleet, so that the peak
-  RSS can be compared at equal findings and at equal fleet;
+- the same on each larger fleet holding only as many findings as the smallest one, so that the peak RSS can
+  be compared at equal findings and at equal fleet;
 - two baselines with the official huaweicloudsdkworkspace client: CheckSysprepInfo in sequential batches of
   100 (every size), and ShowSysprepInfo once per desktop (the smallest fleet only, extrapolated linearly);
 - a sweep whose first CheckSysprepInfo answers are throttled (429 APIG.0308), sampling the calls in flight;
@@ -47,7 +47,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
-from devkit.emulator import FAKE_AK, FAKE_SK, FAKE_TOKEN, MESSAGE_MAX_BYTES, Emulator, Fault, Fleet  # noqa: E402
+try:
+    from devkit.emulator import FAKE_AK, FAKE_SK, FAKE_TOKEN, MESSAGE_MAX_BYTES, Emulator, Fault, Fleet
+except ImportError as exc:  # run with an interpreter that lacks the function's dependencies
+    raise SystemExit(f"sweep: {exc.name} is missing: pip install -r benchmarks/requirements.txt") from None
 
 CHILD = Path(__file__).resolve().parent / "_child.py"
 CHILD_TIMEOUT = 900.0  # seconds; no measurement here comes near it
@@ -206,9 +209,8 @@ class ThrottleResult:
 
 
 def bench_throttle(n: int, latency: float, concurrency: int, throttled: int) -> ThrottleResult:
-    """The first sysprep answers after the first few are throttled; the calls in flight are sampled meanwhile."""
+    """A sweep meeting throttled answers, with the calls in flight sampled every millisecond meanwhile."""
     with emulator(n, latency) as emu:
-        emu.clear_records()
         samples: list[tuple[float, int, int]] = []  # (time, calls in flight, calls answered)
         stop = threading.Event()
 
@@ -318,8 +320,8 @@ def bench_imports(runs: int) -> ImportResult:
                 continue
             process[name].append(elapsed)
             if code != "pass":
-                seconds, peak = done.stdout.split()
-                imports[name].append(float(seconds))
+                took, peak = done.stdout.split()
+                imports[name].append(float(took))
                 rss[name].append(float(peak))
     return ImportResult(
         runs,
@@ -415,6 +417,7 @@ def sweep_table(results: Sequence[SizeResult], latency: float) -> str:
                 seconds(r.sequential.wall),
                 f"{r.ours.wall / r.sequential.wall:.2f}",
                 seconds(r.ours.calls * latency),
+                seconds(r.ours.child["cpu"]),
                 r.ours.peak_in_flight,
                 megabytes(r.ours.child["rss_peak"]),
             ]
@@ -429,6 +432,7 @@ def sweep_table(results: Sequence[SizeResult], latency: float) -> str:
         "wall, =1 (sequential)",
         "ratio",
         "calls × latency",
+        "function CPU",
         "peak in flight",
         "peak RSS",
     ]
@@ -483,7 +487,7 @@ def memory_table(results: Sequence[SizeResult]) -> str:
         )
     headers = [
         "desktops",
-        "RSS after imports",
+        "RSS before the handler call",
         f"peak RSS, {few_findings:,} findings",
         "findings at 2% a kind",
         "peak RSS, 2% a kind",
@@ -626,7 +630,8 @@ def render(
             ({PER_KIND:.0%} of the fleet of each such kind). *Fewest possible*: ceil(N/1000) pages,
             ceil(checked/100) batches, ceil(bytes published/256 KB) messages. *Publish fill*: bytes published over
             256 KB a message. *Ratio*: wall time over that of the same sweep with MAX_CONCURRENCY=1. *Calls ×
-            latency*: the injected latency alone, made sequentially. *Peak in flight*: the most requests the
+            latency*: the injected latency alone, made sequentially. *Function CPU*: CPU time of the child process (all
+            its threads) during the handler call, at MAX_CONCURRENCY=8. *Peak in flight*: the most requests the
             emulator held at once. *Peak RSS*: ru_maxrss of the child process that ran the handler.
         """),
         sweep_table(results, args.latency),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import Any
 
@@ -103,3 +104,38 @@ def test_throttled_sweeps_still_account_for_every_desktop(invoke, cloud, fleet: 
     cloud.add_callback(responses.POST, SYSPREP, sometimes_throttled)
     summary = invoke(load_event("timer.json"))
     assert summary["checked"] + len(summary["unchecked"]) == 800
+
+
+def test_a_fleet_that_grows_during_a_sweep_is_listed_to_the_end_each_desktop_once(invoke, cloud, fleet: Fleet) -> None:
+    ids = fleet.add(2000)
+    # Five desktops were created (listed first) after the first page was read: the second page starts with the
+    # first page's last five, and the count grew, so a third page holds the last five of the first count.
+    pages = {"0": (ids[:1000], 2000), "1000": (ids[995:1995], 2005), "2000": (ids[1995:], 2005)}
+
+    def shifting(request: Any) -> tuple[int, dict[str, str], str]:
+        ids, total = pages[request.url.split("offset=")[1].split("&")[0]]
+        desktops = [{"desktop_id": d, "status": "ACTIVE"} for d in ids]
+        return 200, {}, json.dumps({"total_count": total, "desktops": desktops})
+
+    listing = f"{WORKSPACE}/v2/{PROJECT}/desktops"
+    cloud.remove(responses.GET, cloud.registered()[0].url)
+    cloud.add_callback(responses.GET, re.compile(listing + r"\?.*"), shifting)
+    summary = invoke(load_event("timer.json"))
+    assert summary["checked"] == 2000
+    assert sorted(d for call in fleet.sysprep_calls for d in call) == sorted(ids)
+    assert len(cloud.calls) - len(fleet.sysprep_calls) == 3  # three pages, no more
+
+
+def test_a_listing_without_a_count_is_paged_until_a_short_page(invoke, cloud, fleet: Fleet) -> None:
+    ids = fleet.add(2500)
+
+    def uncounted(request: Any) -> tuple[int, dict[str, str], str]:
+        offset = int(request.url.split("offset=")[1].split("&")[0])
+        desktops = [{"desktop_id": d} for d in ids[offset : offset + 1000]]
+        return 200, {}, json.dumps({"desktops": desktops})
+
+    cloud.remove(responses.GET, cloud.registered()[0].url)
+    cloud.add_callback(responses.GET, re.compile(f"{WORKSPACE}/v2/{PROJECT}/desktops" + r"\?.*"), uncounted)
+    summary = invoke(load_event("timer.json"))
+    assert summary["checked"] == 2500
+    assert len(cloud.calls) - len(fleet.sysprep_calls) == 3

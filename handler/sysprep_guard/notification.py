@@ -18,6 +18,7 @@ SCHEMA_VERSION = "1.0"
 SUBJECT_MAX_BYTES = 512
 MESSAGE_MAX_BYTES = 256 * 1024  # of the whole message_structure
 JSON_PROTOCOLS = ("http", "https", "functionstage")
+_TITLES = 1024  # room in a part for its section titles, which entries' own costs leave out
 _SMS_FORBIDDEN = str.maketrans({"[": "(", "]": ")", "【": "(", "】": ")"})  # SMN refuses these in an SMS
 
 
@@ -203,9 +204,9 @@ def render(summary: Summary, limit: int = MESSAGE_MAX_BYTES) -> list[Notificatio
 
 def _pack(summary: Summary, entries: list[Finding | Unchecked], limit: int) -> list[list[Finding | Unchecked]]:
     """Fill parts in order, each as full as the limit allows: estimate each entry's cost from its own renderings,
-    then check every part for real and halve any that the estimate let grow too large."""
+    then check every part for real, moving entries on to the next part if the estimate let one grow too large."""
     empty = _size(_notification(summary, [], [], Part(number=999, of=999)))
-    budget = limit - empty
+    budget = limit - empty - _TITLES
     if budget <= 0:
         raise ValueError("the report's header alone is over SMN's message limit")
     chunks: list[list[Finding | Unchecked]] = [[]]
@@ -217,17 +218,18 @@ def _pack(summary: Summary, entries: list[Finding | Unchecked], limit: int) -> l
             used = 0
         chunks[-1].append(entry)
         used += cost
-    checked: list[list[Finding | Unchecked]] = []
-    while chunks:
-        chunk = chunks.pop(0)
-        findings = [e for e in chunk if isinstance(e, Finding)]
-        unchecked = [e for e in chunk if isinstance(e, Unchecked)]
-        if len(chunk) > 1 and _size(_notification(summary, findings, unchecked, Part(number=999, of=999))) > limit:
-            half = len(chunk) // 2
-            chunks[:0] = [chunk[:half], chunk[half:]]
-        else:
-            checked.append(chunk)
-    return checked
+    for index, chunk in enumerate(chunks):
+        while len(chunk) > 1 and _size(_part_of(summary, chunk)) > limit:
+            if index + 1 == len(chunks):
+                chunks.append([])
+            chunks[index + 1].insert(0, chunk.pop())
+    return chunks
+
+
+def _part_of(summary: Summary, chunk: list[Finding | Unchecked]) -> Notification:
+    findings = [e for e in chunk if isinstance(e, Finding)]
+    unchecked = [e for e in chunk if isinstance(e, Unchecked)]
+    return _notification(summary, findings, unchecked, Part(number=999, of=999))
 
 
 def _cost(entry: Finding | Unchecked) -> int:

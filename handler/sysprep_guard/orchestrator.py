@@ -20,7 +20,7 @@ from .report import DEADLINE, NOT_READY, Finding, PolicyView, Summary, Unchecked
 from .settings import Settings
 from .smn import Smn
 from .timing import Clock, Deadline
-from .workspace import LIST_PAGE, SYSPREP_BATCH, Workspace
+from .workspace import SYSPREP_BATCH, Workspace
 
 PUBLISH_RESERVE_SECONDS = 10.0  # kept back from the Workspace calls to publish what is known
 RETURN_MARGIN_SECONDS = 2.0  # kept back from publishing for the handler to return before the platform's timeout
@@ -95,39 +95,57 @@ class _Run:
     # Finding the desktops -------------------------------------------------------------------
 
     def sweep(self) -> Iterator[Desktop]:
-        listed, total, seen = 0, None, set()
+        listed, total = 0, None
+        # Offsets shift when desktops come or go during a sweep, so a desktop can appear on two adjacent pages:
+        # remembering the ids of the last two pages (not the whole fleet) keeps memory flat.
+        recent: deque[set[str]] = deque(maxlen=2)
         try:
             for page in self._pages():
                 total = page.total_count if page.total_count is not None else total
+                ids = {d.desktop_id for d in page.desktops}
                 for desktop in page.desktops:
-                    if desktop.desktop_id in seen:  # the fleet changed between pages: count each desktop once
+                    if any(desktop.desktop_id in seen for seen in recent):
                         continue
-                    seen.add(desktop.desktop_id)
                     listed += 1
                     if (desktop.status or "").upper() in _BUILDING:
                         self.unchecked(desktop.desktop_id, NOT_READY)
                     else:
                         yield desktop
+                recent.append(ids)
         except ApiError as exc:
             self.summary.unlisted = max(0, total - listed) if total is not None else None
             of = f" of {total:,}" if total is not None else ""
             self.fail(f"listing desktops stopped after {listed:,}{of}: {exc}")
 
     def _pages(self) -> Iterator[DesktopPage]:
-        """Every page, in order: the first alone (it gives total_count), the rest fetched a few ahead."""
-        page = self.workspace.list_page(0)
-        yield page
-        step, total = len(page.desktops), page.total_count
-        if total is None:  # no count to fan out on: page one after another until a short page
-            offset = step
-            while len(page.desktops) == LIST_PAGE:
-                page = self.workspace.list_page(offset)
-                offset += len(page.desktops)
-                yield page
+        """Every page, in order: the first alone (it gives total_count), then the pages that count announces,
+        fetched a few ahead, then, one after another, any that desktops created meanwhile pushed further."""
+        last = first = self.workspace.list_page(0)
+        yield first
+        step, count = len(first.desktops), first.total_count
+        if not step:
             return
+        offset = step
+        if count is not None:
+            announced = count
+            for page in self._ahead(range(step, announced, step)):
+                count = max(count, page.total_count or 0)
+                yield page
+            offset = max(step, -(-announced // step) * step)  # past the pages the first count announced
+        # With a count: until it is reached. Without one: until a page comes back short.
+        while (offset < count) if count is not None else len(last.desktops) == step:
+            last = self.workspace.list_page(offset)
+            if not last.desktops:
+                return
+            offset += len(last.desktops)
+            count = None if count is None else max(count, last.total_count or 0)
+            yield last
+
+    def _ahead(self, offsets: range) -> Iterator[DesktopPage]:
+        """The pages at these offsets, in order, with up to PAGES_AHEAD more in flight."""
         ahead: deque[Future[DesktopPage]] = deque()
         try:
-            for offset in range(step, total, step or 1) if step else ():
+            for offset in offsets:
                 ahead.append(self.submit(self.workspace.list_page, offset))
                 if len(ahead) > PAGES_AHEAD:
                     yield ahead.popleft().result()
