@@ -23,8 +23,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size so far (ru_maxrss is in KiB on Linux)."""
-    import resource
+    """This process's peak resident set size so far, in MiB: VmHWM, the high-water mark of this program's own
+    memory. Not ru_maxrss: Linux carries the parent's peak into it across vfork and exec (subprocess uses
+    vfork), so a child of a large parent would report at least the parent's peak."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource  # elsewhere: the best there is
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import importlib.util
 import json
 import math
@@ -270,13 +271,14 @@ _SETTINGS = {
     "SMN_TOPIC_URN": "urn:smn:ap-southeast-1:0123456789abcdef0123456789abcdef:sysprep-alerts",
     "MIN_SYSPREP_VERSION": MIN_VERSION,
 }
-# Each program times its own imports and prints "seconds peak_rss_mb".
+# Each program times its own imports and prints "seconds peak_rss_mb" (VmHWM: see _child.peak_rss_mb).
 _TIMED = """\
-import resource, sys, time
+import sys, time
 t = time.perf_counter()
 {body}
 t = time.perf_counter() - t
-sys.stdout.write(f"{{t}} {{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}")
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+sys.stdout.write(f"{{t}} {{peak / 1024}}")
 """
 OURS = _TIMED.format(
     body=f"""\
@@ -300,6 +302,7 @@ class ImportResult:
     process: dict[str, float]  # median wall time of the whole process, seconds
     imports: dict[str, float]  # median time of the imports inside it, seconds
     rss: dict[str, float]  # median peak RSS, MB
+    ratios: list[float]  # ours / official SDK, import times of the same round, sorted
 
 
 def bench_imports(runs: int) -> ImportResult:
@@ -328,6 +331,7 @@ def bench_imports(runs: int) -> ImportResult:
         {k: statistics.median(v) for k, v in process.items()},
         {k: statistics.median(v) for k, v in imports.items() if v},
         {k: statistics.median(v) for k, v in rss.items() if v},
+        sorted(o / f for o, f in zip(imports["ours"], imports["official SDK"], strict=True)),
     )
 
 
@@ -357,6 +361,14 @@ def machine() -> dict[str, str]:
     }
 
 
+def code_digest() -> str:
+    """A digest of the function's code as it is on disk (each child imports it afresh)."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "handler").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
 def code_version() -> str:
     """The commit measured, and whether the function's code differed from it."""
     try:
@@ -368,7 +380,9 @@ def code_version() -> str:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return f"commit {commit}" + (" with uncommitted changes in handler/" if dirty else "")
+    return (
+        f"commit {commit}" + (" with uncommitted changes in handler/" if dirty else "") + f", handler/ {code_digest()}"
+    )
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], left: int = 1) -> str:
@@ -562,7 +576,7 @@ def speed_verdict(r: SizeResult) -> Verdict:
     )
 
 
-RSS_NOISE_MB = 2.0  # ru_maxrss differs by about this much between identical runs
+RSS_NOISE_MB = 2.0  # the peak RSS of identical runs differs by up to about this much
 
 
 def memory_verdicts(results: Sequence[SizeResult]) -> list[Verdict]:
@@ -594,8 +608,9 @@ def import_verdict(imports: ImportResult) -> Verdict:
     return Verdict(
         "median cold import ≤ 1/2 of the official SDK clients'",
         ours <= official / 2,
-        f"{seconds(ours)} / {seconds(official)} = {ours / official:.2f} (medians of {imports.runs}, imports only); "
-        f"whole processes {seconds(imports.process['ours'])} / {seconds(imports.process['official SDK'])}",
+        f"{seconds(ours)} / {seconds(official)} = {ours / official:.2f} (medians of {imports.runs}, imports only; "
+        f"round by round {imports.ratios[0]:.2f} to {imports.ratios[-1]:.2f}); whole processes "
+        f"{seconds(imports.process['ours'])} / {seconds(imports.process['official SDK'])}",
     )
 
 
@@ -632,7 +647,7 @@ def render(
             256 KB a message. *Ratio*: wall time over that of the same sweep with MAX_CONCURRENCY=1. *Calls ×
             latency*: the injected latency alone, made sequentially. *Function CPU*: CPU time of the child process (all
             its threads) during the handler call, at MAX_CONCURRENCY=8. *Peak in flight*: the most requests the
-            emulator held at once. *Peak RSS*: ru_maxrss of the child process that ran the handler.
+            emulator held at once. *Peak RSS*: VmHWM of the child process that ran the handler, read after the call.
         """),
         sweep_table(results, args.latency),
         "## Baselines: the official huaweicloudsdkworkspace client",
@@ -702,6 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sweep: {', '.join(missing)} missing: pip install -r benchmarks/requirements.txt", file=sys.stderr)
         return 2
     command = " ".join(["python benchmarks/sweep.py", *(sys.argv[1:] if argv is None else argv)])
+    before = code_digest()
     with tempfile.TemporaryDirectory(prefix="sweep-bench-pycache-") as cache:
         # Every child, ours and the official SDK's alike, loads bytecode from one cache that the first round
         # of each writes (PYTHONDONTWRITEBYTECODE would otherwise make ours compile its source at every import,
@@ -709,11 +725,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
         os.environ["PYTHONPYCACHEPREFIX"] = cache
         report = run_all(args, command)
+    after = code_digest()
+    if after != before:  # each child imported the code of its moment: the numbers mix versions
+        report = (
+            f"**handler/ changed during this run ({before} → {after}): its numbers mix versions; rerun.**\n\n" + report
+        )
+        progress(f"handler/ changed during the run ({before} → {after}): rerun")
     print(report)
     if args.out:
         args.out.write_text(report)
         progress(f"written to {args.out}")
-    return 0
+    return 0 if after == before else 1
 
 
 def run_all(args: argparse.Namespace, command: str) -> str:

@@ -156,3 +156,20 @@ def test_the_signature_is_the_one_the_official_credentials_make(client) -> None:
     signed = creds.sign_request(official)
     assert headers["Authorization"] == signed.header_params["Authorization"]
     assert url == f"{WORKSPACE}{signed.uri}"
+
+
+def test_proxies_and_ca_bundle_come_from_the_environment_once(client, monkeypatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal.example:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corporate.pem")
+    settings = client._settings_for(WORKSPACE)
+    assert settings == {"proxies": {"https": "http://proxy.internal.example:3128"}, "verify": "/etc/ssl/corporate.pem"}
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert client._settings_for(WORKSPACE) is settings  # read once per endpoint, not per call
+
+
+def test_a_netrc_never_replaces_the_signature(cloud, client, tmp_path, monkeypatch) -> None:
+    (tmp_path / ".netrc").write_text(f"machine {WORKSPACE.removeprefix('https://')} login user password pass\n")
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    cloud.add(responses.POST, URL, json={"sysprep_infos": []})
+    post(client)
+    assert cloud.calls[0].request.headers["Authorization"].startswith("SDK-HMAC-SHA256 ")

@@ -91,7 +91,7 @@ def golden(name: str, text: str) -> None:
 
 def rendered(scenario: str) -> list[Notification]:
     summary, limit = SCENARIOS[scenario]
-    return render(summary, limit)
+    return list(render(summary, limit))
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -130,7 +130,7 @@ def test_the_schema_rejects_what_it_should() -> None:
 
 def test_a_split_lists_every_desktop_exactly_once_and_repeats_the_totals() -> None:
     summary = make_summary(3000, 500)
-    notifications = render(summary)
+    notifications = list(render(summary))
     assert len(notifications) > 1
     docs = [json.loads(n.protocols["functionstage"]) for n in notifications]
     listed = [f["desktop_id"] for d in docs for f in d["findings"]] + [
@@ -166,10 +166,10 @@ def test_subject_is_one_line_within_512_bytes_and_never_cut_through_a_character(
 
 def test_sms_is_one_short_line_without_the_characters_sms_refuses() -> None:
     summary = make_summary(12, 3, incomplete=True)
-    text = render(summary)[0].protocols["sms"]
+    text = next(render(summary)).protocols["sms"]
     assert text == "Sysprep ap-southeast-1: 12/2,355 desktops non-compliant, 3 unchecked, run incomplete."
     summary.region = "[cn]【x】"
-    assert not set(render(summary)[0].protocols["sms"]) & set("[]【】")
+    assert not set(next(render(summary)).protocols["sms"]) & set("[]【】")
 
 
 def test_attributes_let_subscribers_filter_and_follow_smns_value_rules() -> None:

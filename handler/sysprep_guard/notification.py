@@ -8,6 +8,7 @@ would pass 256 KB, the desktops are split into numbered parts; every part repeat
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -81,7 +82,13 @@ def _unchecked_line(unchecked: Unchecked) -> str:
     return f"- {unchecked.desktop_id}: {unchecked.reason}"
 
 
-def text_report(summary: Summary, findings: list[Finding], unchecked: list[Unchecked], part: Part) -> str:
+def text_report(
+    summary: Summary,
+    findings: list[Finding],
+    unchecked: list[Unchecked],
+    part: Part = WHOLE,
+    counts: dict[str, int] | None = None,
+) -> str:
     """The readable report, for an inbox (and SMN's default)."""
     lines = [
         subject(summary),
@@ -108,7 +115,7 @@ def text_report(summary: Summary, findings: list[Finding], unchecked: list[Unche
         )
         lines.append("The run is INCOMPLETE: not every desktop was reached." + unlisted)
     lines.extend(f"Error: {error}" for error in summary.errors)
-    counts = summary.by_reason()
+    counts = summary.by_reason() if counts is None else counts
     if counts:
         width = len(f"{max(counts.values()):,}")
         lines += ["", "By reason:", *(f"  {n:>{width},}  {reason}" for reason, n in counts.items())]
@@ -129,7 +136,13 @@ def _range(part: Part, shown: list[Any], every: list[Any]) -> str:
     return f" ({len(every):,})" if part.of == 1 else f" ({len(shown):,} of {len(every):,} in this part)"
 
 
-def document(summary: Summary, findings: list[Finding], unchecked: list[Unchecked], part: Part) -> dict[str, Any]:
+def document(
+    summary: Summary,
+    findings: list[Finding],
+    unchecked: list[Unchecked],
+    part: Part = WHOLE,
+    counts: dict[str, int] | None = None,
+) -> dict[str, Any]:
     """The JSON document for programs; its schema is docs/notification.schema.json."""
     return {
         "schema_version": SCHEMA_VERSION,
@@ -145,7 +158,7 @@ def document(summary: Summary, findings: list[Finding], unchecked: list[Unchecke
             "non_compliant": len(summary.non_compliant),
             "unchecked": len(summary.unchecked),
             "unlisted": summary.unlisted,
-            "by_reason": summary.by_reason(),
+            "by_reason": summary.by_reason() if counts is None else counts,
         },
         "incomplete": summary.incomplete,
         "errors": summary.errors,
@@ -172,64 +185,73 @@ def attributes(summary: Summary) -> list[dict[str, Any]]:
     return result
 
 
-def _notification(summary: Summary, findings: list[Finding], unchecked: list[Unchecked], part: Part) -> Notification:
-    text = text_report(summary, findings, unchecked, part)
-    doc = json.dumps(document(summary, findings, unchecked, part), ensure_ascii=False, separators=(",", ":"))
-    structure = {"default": text, "email": text, "sms": sms(summary), **dict.fromkeys(JSON_PROTOCOLS, doc)}
-    return Notification(
-        subject=subject(summary, part),
-        message_structure=json.dumps(structure, ensure_ascii=False, separators=(",", ":")),
-        attributes=attributes(summary),
-    )
+class _Renderer:
+    """Renders parts of one summary; what every part repeats is computed once."""
 
+    def __init__(self, summary: Summary) -> None:
+        self.summary = summary
+        self.counts = summary.by_reason()
+        self.sms = sms(summary)
+        self.attributes = attributes(summary)
 
-def _size(notification: Notification) -> int:
-    return len(notification.message_structure.encode())
-
-
-def render(summary: Summary, limit: int = MESSAGE_MAX_BYTES) -> list[Notification]:
-    """The notification: one message, or numbered parts whose desktops add up to all of them, once each."""
-    entries: list[Finding | Unchecked] = [*summary.non_compliant, *summary.unchecked]
-    whole = _notification(summary, summary.non_compliant, summary.unchecked, WHOLE)
-    if _size(whole) <= limit:
-        return [whole]
-    chunks = _pack(summary, entries, limit)
-    parts: list[Notification] = []
-    for number, chunk in enumerate(chunks, start=1):
+    def notification(self, chunk: Sequence[Finding | Unchecked], part: Part) -> Notification:
         findings = [e for e in chunk if isinstance(e, Finding)]
         unchecked = [e for e in chunk if isinstance(e, Unchecked)]
-        parts.append(_notification(summary, findings, unchecked, Part(number=number, of=len(chunks))))
-    return parts
+        text = text_report(self.summary, findings, unchecked, part, self.counts)
+        doc = document(self.summary, findings, unchecked, part, self.counts)
+        packed = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        structure = {"default": text, "email": text, "sms": self.sms, **dict.fromkeys(JSON_PROTOCOLS, packed)}
+        return Notification(
+            subject=subject(self.summary, part),
+            message_structure=json.dumps(structure, ensure_ascii=False, separators=(",", ":")),
+            attributes=self.attributes,
+        )
+
+    def size(self, chunk: Sequence[Finding | Unchecked]) -> int:
+        return len(self.notification(chunk, _WIDEST).message_structure.encode())
 
 
-def _pack(summary: Summary, entries: list[Finding | Unchecked], limit: int) -> list[list[Finding | Unchecked]]:
-    """Fill parts in order, each as full as the limit allows: estimate each entry's cost from its own renderings,
-    then check every part for real, moving entries on to the next part if the estimate let one grow too large."""
-    empty = _size(_notification(summary, [], [], Part(number=999, of=999)))
-    budget = limit - empty - _TITLES
+_WIDEST = Part(number=999, of=999)  # sizes are taken with the widest part numbers
+
+
+def render(summary: Summary, limit: int = MESSAGE_MAX_BYTES) -> Iterator[Notification]:
+    """The notification: one message, or numbered parts whose desktops add up to all of them, once each.
+    Parts are made one at a time, as they are published, so that only one is held in memory."""
+    renderer = _Renderer(summary)
+    entries: list[Finding | Unchecked] = [*summary.non_compliant, *summary.unchecked]
+    costs = [_cost(e) for e in entries]
+    budget = limit - renderer.size([]) - _TITLES
     if budget <= 0:
         raise ValueError("the report's header alone is over SMN's message limit")
+    if sum(costs) <= budget:
+        whole = renderer.notification(entries, WHOLE)
+        if len(whole.message_structure.encode()) <= limit:  # the estimate leaves room: this is a check
+            yield whole
+            return
+    chunks = _pack(renderer, entries, costs, budget, limit)
+    for number, chunk in enumerate(chunks, start=1):
+        yield renderer.notification(chunk, Part(number=number, of=len(chunks)))
+
+
+def _pack(
+    renderer: _Renderer, entries: list[Finding | Unchecked], costs: list[int], budget: int, limit: int
+) -> list[list[Finding | Unchecked]]:
+    """Fill parts in order, each as full as the estimated costs allow, then check every part for real, moving
+    entries on to the next part should the estimate have let one grow too large."""
     chunks: list[list[Finding | Unchecked]] = [[]]
     used = 0
-    for entry in entries:
-        cost = _cost(entry)
+    for entry, cost in zip(entries, costs, strict=True):
         if chunks[-1] and used + cost > budget:
             chunks.append([])
             used = 0
         chunks[-1].append(entry)
         used += cost
     for index, chunk in enumerate(chunks):
-        while len(chunk) > 1 and _size(_part_of(summary, chunk)) > limit:
+        while len(chunk) > 1 and renderer.size(chunk) > limit:
             if index + 1 == len(chunks):
                 chunks.append([])
             chunks[index + 1].insert(0, chunk.pop())
     return chunks
-
-
-def _part_of(summary: Summary, chunk: list[Finding | Unchecked]) -> Notification:
-    findings = [e for e in chunk if isinstance(e, Finding)]
-    unchecked = [e for e in chunk if isinstance(e, Unchecked)]
-    return _notification(summary, findings, unchecked, Part(number=999, of=999))
 
 
 def _cost(entry: Finding | Unchecked) -> int:

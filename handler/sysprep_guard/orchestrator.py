@@ -321,7 +321,7 @@ def _publish(services: Services, summary: Summary) -> None:
     summary.fingerprint = fingerprint(summary)
     messages = render(summary)
     if summary.dry_run:
-        log.info("dry run: nothing published", messages=len(messages))
+        log.info("dry run: nothing published", messages=sum(1 for _ in messages))
         return
     topic = services.settings.smn_topic_urn
     assert topic is not None  # settings require it unless DRY_RUN
