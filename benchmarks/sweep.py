@@ -274,11 +274,11 @@ _SETTINGS = {
 # Each program times its own imports and prints "seconds peak_rss_mb" (VmHWM: see _child.peak_rss_mb).
 _TIMED = """\
 import sys, time
-t = time.perf_counter()
+t, cpu = time.perf_counter(), time.process_time()
 {body}
-t = time.perf_counter() - t
+t, cpu = time.perf_counter() - t, time.process_time() - cpu
 peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-sys.stdout.write(f"{{t}} {{peak / 1024}}")
+sys.stdout.write(f"{{t}} {{peak / 1024}} {{cpu}}")
 """
 OURS = _TIMED.format(
     body=f"""\
@@ -301,6 +301,7 @@ class ImportResult:
     runs: int
     process: dict[str, float]  # median wall time of the whole process, seconds
     imports: dict[str, float]  # median time of the imports inside it, seconds
+    cpu: dict[str, float]  # median CPU time of the imports, seconds: steadier than wall time on a shared machine
     rss: dict[str, float]  # median peak RSS, MB
     ratios: list[float]  # ours / official SDK, import times of the same round, sorted
 
@@ -311,6 +312,7 @@ def bench_imports(runs: int) -> ImportResult:
     programs = {"python -c pass": "pass", "ours": OURS, "official SDK": OFFICIAL}
     process: dict[str, list[float]] = {name: [] for name in programs}
     imports: dict[str, list[float]] = {name: [] for name in programs}
+    cpu: dict[str, list[float]] = {name: [] for name in programs}
     rss: dict[str, list[float]] = {name: [] for name in programs}
     for round_ in range(runs + 1):
         for name, code in programs.items():
@@ -323,13 +325,15 @@ def bench_imports(runs: int) -> ImportResult:
                 continue
             process[name].append(elapsed)
             if code != "pass":
-                took, peak = done.stdout.split()
+                took, peak, used = done.stdout.split()
                 imports[name].append(float(took))
+                cpu[name].append(float(used))
                 rss[name].append(float(peak))
     return ImportResult(
         runs,
         {k: statistics.median(v) for k, v in process.items()},
         {k: statistics.median(v) for k, v in imports.items() if v},
+        {k: statistics.median(v) for k, v in cpu.items() if v},
         {k: statistics.median(v) for k, v in rss.items() if v},
         sorted(o / f for o, f in zip(imports["ours"], imports["official SDK"], strict=True)),
     )
@@ -540,11 +544,12 @@ def import_table(r: ImportResult) -> str:
             name,
             seconds(r.process[name]),
             seconds(r.imports[name]) if name in r.imports else "–",
+            seconds(r.cpu[name]) if name in r.cpu else "–",
             megabytes(r.rss[name]) if name in r.rss else "–",
         ]
         for name in r.process
     ]
-    return table(["", "process wall time", "imports, in the process", "peak RSS"], rows)
+    return table(["", "process wall time", "imports, in the process", "CPU of the imports", "peak RSS"], rows)
 
 
 @dataclass
@@ -604,11 +609,15 @@ def memory_verdicts(results: Sequence[SizeResult]) -> list[Verdict]:
 
 
 def import_verdict(imports: ImportResult) -> Verdict:
-    ours, official = imports.imports["ours"], imports.imports["official SDK"]
+    """Judged on CPU time: the imports are single-threaded work, and on a shared 2-core machine their wall
+    time swings from round to round; wall times are shown beside it."""
+    ours, official = imports.cpu["ours"], imports.cpu["official SDK"]
+    wall_ours, wall_official = imports.imports["ours"], imports.imports["official SDK"]
     return Verdict(
         "median cold import ≤ 1/2 of the official SDK clients'",
         ours <= official / 2,
-        f"{seconds(ours)} / {seconds(official)} = {ours / official:.2f} (medians of {imports.runs}, imports only; "
+        f"CPU {seconds(ours)} / {seconds(official)} = {ours / official:.2f}; wall {seconds(wall_ours)} / "
+        f"{seconds(wall_official)} = {wall_ours / wall_official:.2f} (medians of {imports.runs}, imports only; wall "
         f"round by round {imports.ratios[0]:.2f} to {imports.ratios[-1]:.2f}); whole processes "
         f"{seconds(imports.process['ours'])} / {seconds(imports.process['official SDK'])}",
     )
@@ -671,7 +680,9 @@ def render(
             Fresh processes taking turns, {imports.runs} runs each, medians. *Ours*: `import index`, then
             load_settings. *Official SDK*: WorkspaceClient, SmnClient, the request classes of ListDesktops,
             CheckSysprepInfo, ShowSysprepInfo and PublishMessage, and BasicCredentials. *Imports*: timed inside the
-            process; *process wall time*: the whole process, interpreter start-up included.
+            process; *CPU of the imports*: the process's CPU time over the same span, which the goal is judged on
+            (the imports are single-threaded, and their wall time on a shared 2-core machine swings from round to
+            round); *process wall time*: the whole process, interpreter start-up included.
         """),
         import_table(imports),
     ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable
 from typing import Annotated
@@ -66,6 +65,8 @@ Flag = Annotated[bool, BeforeValidator(_flag)]
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
+    import ipaddress  # only for a plain http:// endpoint: the cold start of the usual https:// ones skips it
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
