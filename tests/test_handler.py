@@ -253,3 +253,18 @@ def test_logs_are_json_lines_with_the_request_id_and_no_secret(invoke, fleet: Fl
     for text in (out, json.dumps(summary)):
         for secret in (FAKE_AK, FAKE_SK, FAKE_TOKEN, "SDK-HMAC-SHA256", "Signature="):
             assert secret not in text
+
+
+def test_an_unexpected_error_is_logged_as_one_scrubbed_line_and_fails_the_invocation(
+    invoke, fleet: Fleet, monkeypatch, capsys
+) -> None:
+    fleet.add(1)
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError(f"bug while holding {FAKE_SK}")
+
+    monkeypatch.setattr("sysprep_guard.orchestrator.judge", broken)
+    with pytest.raises(RuntimeError):
+        invoke({"desktop_ids": [uuid_for(1)]})
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "unexpected" in x]
+    assert line["error"] == "RuntimeError: bug while holding [redacted]"

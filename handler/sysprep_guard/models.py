@@ -61,13 +61,11 @@ class SubJob(_Answer):
     id: str | None = None
     status: str | None = None
     entities: JobEntities | None = None
-    error_code: str | None = None
     fail_reason: str | None = None
 
 
 class Job(_Answer):
     id: str | None = None
-    job_type: str | None = None
     status: str | None = None
     entities: JobEntities | None = None
     sub_jobs: list[SubJob] = []
