@@ -63,6 +63,6 @@ def _ask(context: Any, method: str, *args: str) -> Any:
 
 def _time_left(context: Any) -> float:
     millis = _ask(context, "getRemainingTimeInMilliSeconds")
-    if isinstance(millis, (int, float)) and millis > 0:
-        return millis / 1000
+    if isinstance(millis, (int, float)) and not isinstance(millis, bool):
+        return max(0.0, millis / 1000)  # 0 means no time left, not "unknown"
     return float(os.environ.get("RUNTIME_TIMEOUT") or 900)

@@ -173,3 +173,77 @@ def test_a_netrc_never_replaces_the_signature(cloud, client, tmp_path, monkeypat
     cloud.add(responses.POST, URL, json={"sysprep_infos": []})
     post(client)
     assert cloud.calls[0].request.headers["Authorization"].startswith("SDK-HMAC-SHA256 ")
+
+
+def test_a_secret_echoed_across_the_cut_of_an_error_snippet_is_still_scrubbed(cloud, client) -> None:
+    body = "<html>" + "x" * 100 + f"token={FAKE_TOKEN} ak={FAKE_AK}</html>"  # the cut at 120 falls inside the token
+    cloud.add(responses.POST, URL, status=400, body=body)
+    with pytest.raises(ApiError) as err:
+        post(client)
+    assert FAKE_TOKEN[:8] not in str(err.value) and FAKE_AK[:8] not in str(err.value)
+
+
+def test_an_answer_announced_over_the_cap_is_refused_unread(cloud, client) -> None:
+    cloud.add(
+        responses.POST,
+        URL,
+        body=b"{}",
+        headers={"Content-Length": str(MAX_ANSWER_BYTES + 1)},
+        auto_calculate_content_length=False,
+    )
+    with pytest.raises(ApiError, match="refused unread"):
+        post(client)
+
+
+def test_a_trickling_answer_is_cut_off_before_the_deadline(monkeypatch) -> None:
+    """Over a real socket: a server that sends its announced body one byte at a time never trips a read
+    timeout; the client must stop on its own clock."""
+    import socket
+    import threading
+    import time
+
+    from sysprep_guard import client as client_module
+    from sysprep_guard.timing import Clock
+
+    monkeypatch.setattr(client_module, "MIN_ATTEMPT_SECONDS", 0.05)
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+            while not stop.wait(0.05):
+                try:
+                    connection.sendall(b" ")
+                except OSError:
+                    return
+
+    threading.Thread(target=trickle, daemon=True).start()
+    clock = Clock()
+    client = SignedClient(PROJECT, clock=clock, retry=RetryPolicy(attempts=1))
+    client.begin(Credentials(FAKE_AK, FAKE_SK, FAKE_TOKEN), Deadline.after(clock, 0.9))
+    started = time.monotonic()
+    try:
+        with pytest.raises(ApiError, match="too slow"):
+            client.call("trickle", "GET", f"http://127.0.0.1:{server.getsockname()[1]}", "/v2/p/desktops")
+        assert time.monotonic() - started < 0.9
+    finally:
+        stop.set()
+        server.close()
+
+
+def test_invocations_served_concurrently_keep_their_own_keys(fake_clock) -> None:
+    import contextvars
+
+    client = SignedClient(PROJECT, clock=fake_clock)
+
+    def sign_as(ak: str) -> str:
+        client.begin(Credentials(ak, FAKE_SK), Deadline.after(fake_clock, 60))
+        return client.sign("GET", WORKSPACE, f"/v2/{PROJECT}/desktops")[1]["Authorization"]
+
+    first, second = contextvars.copy_context(), contextvars.copy_context()
+    assert f"Access={FAKE_AK}1," in first.run(sign_as, FAKE_AK + "1")
+    assert f"Access={FAKE_AK}2," in second.run(sign_as, FAKE_AK + "2")
+    assert f"Access={FAKE_AK}1," in first.run(lambda: client.sign("GET", WORKSPACE, "/x")[1]["Authorization"])

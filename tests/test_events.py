@@ -94,3 +94,20 @@ def test_unrecognised_event_lists_what_is_expected() -> None:
     with pytest.raises(EventError) as err:
         parse_event({"Records": []})
     assert "TIMER" in str(err.value) and '{"sweep": true}' in str(err.value) and "Records" in str(err.value)
+
+
+def test_a_resource_id_that_is_no_desktop_id_is_passed_over_when_the_trace_names_desktops_elsewhere(capsys) -> None:
+    event = trace(resource_id="CS2026112800001", response={"desktop_id": uuid_for(3), "extra": {"desktop_id": ""}})
+    assert parse_event(event).target == Check(desktop_ids=(uuid_for(3),))
+    assert "CS2026112800001" in capsys.readouterr().out  # named in the log, so operators can tell
+
+
+def test_desktop_ids_given_as_objects_are_found() -> None:
+    event = trace(response={"desktop_ids": [{"desktop_id": uuid_for(4)}, {"desktop_id": uuid_for(5)}]})
+    target = parse_event(event).target
+    assert isinstance(target, Check) and sorted(target.desktop_ids) == [uuid_for(4), uuid_for(5)]
+
+
+@pytest.mark.parametrize("code", ["500.0", 500.0, " 404 "])
+def test_failure_codes_in_any_spelling_skip_the_trace(code: object) -> None:
+    assert isinstance(parse_event(trace(resource_id=uuid_for(1), code=code)).target, Skip)

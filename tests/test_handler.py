@@ -268,3 +268,13 @@ def test_an_unexpected_error_is_logged_as_one_scrubbed_line_and_fails_the_invoca
         invoke({"desktop_ids": [uuid_for(1)]})
     (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "unexpected" in x]
     assert line["error"] == "RuntimeError: bug while holding [redacted]"
+
+
+def test_a_job_that_ends_late_in_the_invocation_is_still_judged(invoke, fleet: Fleet, clock) -> None:
+    done = uuid_for(41)
+    fleet.add(1, start=41)
+    running = job_state("RUNNING", [("RUNNING", done)])
+    fleet.jobs[JOB] = [running, running, running, running, job_state("SUCCESS", [("SUCCESS", done)])]
+    summary = invoke(load_event("cts-job.json"), timeout=40)  # polls at 0, 2, 6, 14 s, then at the limit
+    assert summary["checked"] == 1 and summary["unchecked"] == [] and summary["errors"] == []
+    assert clock.t - 1000 <= 40 - 10

@@ -18,12 +18,12 @@ from sysprep_guard.notification import (
     SUBJECT_MAX_BYTES,
     Notification,
     attributes,
-    cut_utf8,
     render,
     subject,
 )
 from sysprep_guard.policy import Policy
 from sysprep_guard.report import Finding, PolicyView, Summary, Unchecked, fingerprint
+from sysprep_guard.text import cut_utf8
 
 GOLDEN = Path(__file__).parent / "golden"
 SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "notification.schema.json").read_text())
@@ -203,3 +203,22 @@ def test_the_policy_is_named_in_every_protocol_for_people() -> None:
     )
     doc = json.loads(notification.protocols["https"])
     assert doc["policy"]["min_sysprep_version"] == "3.0.10" and doc["policy"]["require_hibernate"] is True
+
+
+def test_a_whole_fleet_left_unchecked_is_counted_not_listed_desktop_by_desktop() -> None:
+    summary = make_summary(10, 100_000)
+    notifications = list(render(summary))
+    assert len(notifications) <= 5  # a few messages, not hundreds: SMN drops email past 100 per 10 minutes
+    docs = [json.loads(n.protocols["http"]) for n in notifications]
+    assert sum(len(d["unchecked"]) for d in docs) == 1000
+    assert all(d["counts"]["unchecked"] == 100_000 and d["counts"]["unchecked_listed"] == 1000 for d in docs)
+    assert sum(len(d["findings"]) for d in docs) == 10  # findings are never cut
+    assert "... and 99,000 more that could not be checked" in notifications[-1].protocols["email"]
+    assert "unchecked: APIG.0308" in notifications[0].protocols["email"]
+
+
+def test_fields_from_the_api_are_bounded_so_that_every_finding_fits_a_message(invoke, fleet) -> None:
+    (desktop,) = fleet.add(1, version="9" * 60_000)
+    summary = invoke({"desktop_ids": [desktop]})
+    assert len(summary["non_compliant"][0]["sysprep_version"]) <= 120
+    assert summary["published"]

@@ -52,6 +52,8 @@ def test_empty_values_count_as_unset() -> None:
         ({"WORKSPACE_ENDPOINT": "http://workspace.example.com"}, "loopback"),
         ({"SMN_ENDPOINT": "smn.example.com"}, "SMN_ENDPOINT"),
         ({"SMN_ENDPOINT": "https://smn.example.com/v2"}, "without a path"),
+        ({"SMN_ENDPOINT": "https://user:hunter2@smn.example.com"}, "credentials in the URL"),
+        ({"SMN_ENDPOINT": "https://smn.example.com:99999"}, "port"),
     ],
 )
 def test_bad_values_fail_with_the_key_named(values: dict[str, str], names: str) -> None:
@@ -74,3 +76,9 @@ def test_several_problems_are_reported_together() -> None:
     with pytest.raises(ConfigError) as err:
         settings(DRY_RUN="maybe", REQUIRE_HIBERNATE="sure")
     assert "DRY_RUN" in str(err.value) and "REQUIRE_HIBERNATE" in str(err.value)
+
+
+def test_a_password_in_an_endpoint_is_not_repeated_in_the_error() -> None:
+    with pytest.raises(ConfigError) as err:
+        settings(WORKSPACE_ENDPOINT="https://admin:hunter2@workspace.example.com")
+    assert "hunter2" not in str(err.value) and "//***@workspace.example.com" in str(err.value)

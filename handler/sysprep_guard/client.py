@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import math
 import os
@@ -15,11 +16,12 @@ from urllib.parse import urlsplit
 import requests
 import requests.adapters
 import requests.utils
+import urllib3.exceptions
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
 
 from .errors import ApiError, CredentialsError
-from .logs import log, register_secret
+from .logs import log, redact, register_secret
 from .timing import Clock, Deadline
 
 MAX_ANSWER_BYTES = 8 * 1024 * 1024  # no documented answer comes near this; a larger one is refused unread
@@ -31,7 +33,6 @@ class Credentials:
     ak: str
     sk: str = field(repr=False)
     token: str | None = field(default=None, repr=False)
-    source: str = "agency"
 
 
 def resolve_credentials(context: Any, environ: Mapping[str, str] | None = None) -> Credentials:
@@ -43,19 +44,11 @@ def resolve_credentials(context: Any, environ: Mapping[str, str] | None = None) 
         value = method() if callable(method) else None
         return value.strip() if isinstance(value, str) else ""
 
-    ak, sk, token, source = (
-        ask("getSecurityAccessKey"),
-        ask("getSecuritySecretKey"),
-        ask("getSecurityToken"),
-        "agency",
-    )
+    ak, sk, token = ask("getSecurityAccessKey"), ask("getSecuritySecretKey"), ask("getSecurityToken")
     if not (ak and sk):
         ak = environ.get("HUAWEICLOUD_SDK_AK", "").strip()
         sk = environ.get("HUAWEICLOUD_SDK_SK", "").strip()
-        token, source = (
-            environ.get("HUAWEICLOUD_SDK_SECURITY_TOKEN", "").strip(),
-            "environment",
-        )
+        token = environ.get("HUAWEICLOUD_SDK_SECURITY_TOKEN", "").strip()
     if not (ak and sk):
         raise CredentialsError(
             "no credentials: give the function an agency (xrole) that grants workspace:desktops:getSysPrepInfo, "
@@ -64,7 +57,7 @@ def resolve_credentials(context: Any, environ: Mapping[str, str] | None = None) 
         )
     for secret in (ak, sk, token):
         register_secret(secret)
-    return Credentials(ak=ak, sk=sk, token=token or None, source=source)
+    return Credentials(ak=ak, sk=sk, token=token or None)
 
 
 @dataclass(frozen=True)
@@ -91,7 +84,7 @@ class Throttle:
 
     def __init__(self, maximum: int) -> None:
         self.maximum = self.limit = maximum
-        self.in_flight = self.peak = 0
+        self.in_flight = 0
         self._successes = 0
         self._cv = threading.Condition()
 
@@ -100,7 +93,6 @@ class Throttle:
             if not self._cv.wait_for(lambda: self.in_flight < self.limit, timeout=timeout):
                 return False
             self.in_flight += 1
-            self.peak = max(self.peak, self.in_flight)
             return True
 
     def release(self, throttled: bool) -> None:
@@ -113,6 +105,13 @@ class Throttle:
                 if self._successes >= self.limit and self.limit < self.maximum:
                     self.limit, self._successes = self.limit + 1, 0
             self._cv.notify_all()
+
+
+@dataclass
+class _Invocation:
+    credentials: Credentials | None
+    deadline: Deadline | None
+    rejected: ApiError | None = None  # a 401 for these credentials: no further call may use them
 
 
 class SignedClient:
@@ -138,15 +137,38 @@ class SignedClient:
         self.throttle = Throttle(max_concurrency)
         self.clock = clock or Clock()
         self.retry = retry
-        self.credentials: Credentials | None = None
-        self.deadline: Deadline | None = None
-        self.rejected: ApiError | None = None  # a 401 for these credentials: no further call may use them
+        # Per invocation, in a context variable: an instance serving invocations concurrently keeps each one's
+        # keys and deadline apart, and the pool's threads (started with a copy of the context) share them. A
+        # thread started without that copy sees the latest invocation.
+        self._invocation: contextvars.ContextVar[_Invocation] = contextvars.ContextVar(f"client-{id(self)}")
+        self._latest = _Invocation(None, None)
 
     def begin(self, credentials: Credentials, deadline: Deadline | None) -> None:
         """Per invocation: the agency's keys rotate under a warm instance, and each invocation has its deadline."""
-        self.credentials = credentials
-        self.deadline = deadline
-        self.rejected = None
+        for secret in (credentials.ak, credentials.sk, credentials.token):
+            register_secret(secret)  # whoever built them, they are masked wherever they would be logged
+        self._latest = _Invocation(credentials, deadline)
+        self._invocation.set(self._latest)
+
+    @property
+    def credentials(self) -> Credentials | None:
+        return self._current.credentials
+
+    @credentials.setter
+    def credentials(self, credentials: Credentials) -> None:
+        self.begin(credentials, self._current.deadline)
+
+    @property
+    def deadline(self) -> Deadline | None:
+        return self._current.deadline
+
+    @property
+    def rejected(self) -> ApiError | None:
+        return self._current.rejected
+
+    @property
+    def _current(self) -> _Invocation:
+        return self._invocation.get(self._latest)
 
     def call(
         self,
@@ -182,7 +204,7 @@ class SignedClient:
             except ApiError as exc:
                 throttled = exc.throttled
                 if exc.status == 401:
-                    self.rejected = exc
+                    self._current.rejected = exc
                 retry += 1
                 if not exc.retryable or retry >= self.retry.attempts:
                     raise
@@ -218,8 +240,8 @@ class SignedClient:
         budget: float,
     ) -> Any:
         url, headers, data = self.sign(method, endpoint, path, query=query, body=body)
-        # A read timeout bounds each socket read, not the whole answer. _read_capped stops reading once a chunk
-        # arrives after `ends`: at worst ends + 2 reads, so a third of the budget for each bound.
+        # A read timeout bounds each socket read, not the whole answer. Connecting and the headers take at most
+        # two thirds; _read_capped stops once a read ends after `ends` with more to come, one read past it at worst.
         connect, read = min(CONNECT_TIMEOUT, budget / 3), min(READ_TIMEOUT, budget / 3)
         ends = self.clock.now() + budget / 3
         try:
@@ -282,21 +304,33 @@ class SignedClient:
 
 
 def _read_capped(answer: requests.Response, call: str, late: Callable[[], bool]) -> bytes:
-    chunks, size, overdue = [], 0, False
-    for chunk in answer.iter_content(16 * 1024):
-        if overdue:  # more was still arriving after the time was up: a trickle that could outlive the deadline
-            raise ApiError(call, "the answer was too slow to arrive in time", retryable=True)
-        size += len(chunk)
-        if size > MAX_ANSWER_BYTES:
-            raise ApiError(call, f"answer larger than {MAX_ANSWER_BYTES} bytes, refused", status=answer.status_code)
-        chunks.append(chunk)
-        overdue = late()
+    """The body, read one socket read at a time: a buffered read would wait for a whole chunk however slowly it
+    trickles in, so the clock is checked after every read, and reading stops once it is late with more to come."""
+    length = answer.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > MAX_ANSWER_BYTES:
+        raise ApiError(call, f"answer of {int(length):,} bytes, over {MAX_ANSWER_BYTES:,}: refused unread")
+    raw, chunks, size = answer.raw, [], 0
+    try:
+        while chunk := raw.read1(16 * 1024, decode_content=True):
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise ApiError(
+                    call, f"answer larger than {MAX_ANSWER_BYTES:,} bytes: refused", status=answer.status_code
+                )
+            chunks.append(chunk)
+            if late() and raw.length_remaining != 0:  # 0: all that Content-Length announced is here
+                raise ApiError(call, "the answer was too slow to arrive in time", retryable=True)
+    except urllib3.exceptions.ReadTimeoutError:
+        raise ApiError(call, "no answer in time (ReadTimeout)", retryable=True) from None
+    except urllib3.exceptions.HTTPError as exc:
+        raise ApiError(call, f"connection failed ({type(exc).__name__})", retryable=True) from None
     return b"".join(chunks)
 
 
 def _snippet(raw: bytes, limit: int = 120) -> str:
-    text = " ".join(raw[:limit].decode("utf-8", "replace").split())
-    return repr(text + ("..." if len(raw) > limit else ""))
+    # Scrubbed before it is cut: a secret the cut went through would no longer be recognised.
+    text = " ".join(redact(raw.decode("utf-8", "replace")).split())
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))
 
 
 def _error(call: str, status: int, raw: bytes, request_id: str | None) -> ApiError:

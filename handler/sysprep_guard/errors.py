@@ -47,9 +47,10 @@ class ApiError(GuardError):
     ) -> None:
         self.call = call
         self.status = status
-        self.code = code
-        self.message = message = redact(message)  # an error body could echo a header back
-        self.request_id = request_id
+        # An error body could echo a header back: whatever came from it is scrubbed.
+        self.code = code = redact(code) if code else code
+        self.message = message = redact(message)
+        self.request_id = request_id = redact(request_id) if request_id else request_id
         self.retryable = retryable  # throttled, 5xx, or no answer: another try may succeed
         self.out_of_time = out_of_time  # not attempted (or abandoned) for lack of time before the deadline
         parts = [f"{call} failed"]

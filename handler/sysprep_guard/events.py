@@ -19,6 +19,8 @@ from pydantic import (
 )
 
 from .errors import EventError
+from .logs import log
+from .text import clip
 
 DESKTOP_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -69,7 +71,7 @@ class Invocation(BaseModel):
 def _desktop_id(value: str, where: str) -> str:
     if not DESKTOP_ID.match(value):
         raise EventError(
-            f"{where}: {_clip(value)!r} is not a Workspace desktop id (expected a UUID such as "
+            f"{where}: {clip(value)!r} is not a Workspace desktop id (expected a UUID such as "
             "f77db5cd-c020-47d4-bbbe-9b979a38d18c)"
         )
     return value.lower()
@@ -107,8 +109,14 @@ class CtsTrace(BaseModel):
     @field_validator("code", mode="before")
     @classmethod
     def _code(cls, value: object) -> object:
-        if isinstance(value, str):
-            return int(value) if value.strip().isdigit() else None
+        """200, "200", "500.0" and 500.0 all count; anything else is no code at all."""
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, (str, float)):
+            try:
+                return int(float(value))
+            except (ValueError, OverflowError):
+                return None
         return value
 
     @field_validator("request", "response", mode="before")
@@ -132,26 +140,27 @@ class CtsTrace(BaseModel):
         if self.code is not None and self.code >= 400:
             return Skip(reason=f"trace {name!r} has code {self.code}: the creation failed")
 
-        found: dict[str, list[str]] = {
-            "desktop_id": [],
-            "desktop_ids": [],
-            "job_id": [],
-        }
+        found: dict[str, list[str]] = {"desktop_id": [], "desktop_ids": [], "job_id": []}
         _collect(self.request, found)
         _collect(self.response, found)
-        job_ids = _unique([j for j in found["job_id"] if j])
-        ids = [_desktop_id(v, "CTS trace desktop id") for v in found["desktop_id"] + found["desktop_ids"]]
-        for token in (self.resource_id or "").split(","):
-            token = token.strip()
-            # With a job in the trace, resource_id may name the job or the order rather than desktops.
-            if token and token not in job_ids and (DESKTOP_ID.match(token) or not job_ids):
-                ids.append(_desktop_id(token, "CTS trace resource_id"))
+        job_ids = _unique([j.strip() for j in found["job_id"] if j.strip()])
+        # Where each field's content is undocumented (resource_id may name an order or the job), what is not a
+        # desktop id is passed over, and named in the log; only a trace with no desktop and no job is refused.
+        candidates = [
+            c.strip() for c in found["desktop_id"] + found["desktop_ids"] + (self.resource_id or "").split(",")
+        ]
+        ids = _unique([c.lower() for c in candidates if DESKTOP_ID.match(c)])
+        others = [c for c in candidates if c and not DESKTOP_ID.match(c) and c not in job_ids]
         if not ids and not job_ids:
             raise EventError(
-                f"CTS trace {name!r} (trace_id {self.trace_id!r}) names no desktop: expected desktop ids in "
-                "resource_id, request or response, or a job_id in the response"
+                f"CTS trace {name!r} (trace_id {self.trace_id!r}) names no desktop: expected desktop ids (UUIDs) in "
+                f"resource_id, request or response, or a job_id in the response; found {clip(repr(others[:3]))}"
             )
-        return Check(desktop_ids=_unique(ids), job_ids=job_ids)
+        if others:
+            log.info(
+                "values that are not desktop ids passed over", trace_name=name, values=[clip(o) for o in others[:5]]
+            )
+        return Check(desktop_ids=ids, job_ids=job_ids)
 
 
 def _collect(node: object, found: dict[str, list[str]]) -> None:
@@ -166,6 +175,7 @@ def _collect(node: object, found: dict[str, list[str]]) -> None:
                     found[key].append(value)
                 elif key == "desktop_ids" and isinstance(value, list):
                     found[key].extend(v for v in value if isinstance(v, str))
+                    stack.extend(v for v in value if isinstance(v, (dict, list)))
                 elif isinstance(value, (dict, list)):
                     stack.append(value)
         elif isinstance(item, list):
@@ -260,7 +270,7 @@ def parse_event(raw: object) -> Invocation:
     kind = _kind(raw)
     if kind is None:
         got = f"an object with keys {sorted(map(str, raw))[:10]}" if isinstance(raw, dict) else type(raw).__name__
-        raise EventError(f"unrecognised event: {EXPECTED}; got {_clip(got)}")
+        raise EventError(f"unrecognised event: {EXPECTED}; got {clip(got)}")
     try:
         event = _EVENT.validate_python(raw)
     except ValidationError as exc:
@@ -273,7 +283,3 @@ def _first(exc: ValidationError, tagged: bool = True) -> str:
     where = ".".join(str(p) for p in error["loc"][1 if tagged else 0 :])  # a union's loc starts with its tag
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"{where or 'event'}: {error['msg']}{more}"
-
-
-def _clip(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."

@@ -74,4 +74,3 @@ class Job(_Answer):
 
 class PublishAnswer(_Answer):
     message_id: str
-    request_id: str | None = None

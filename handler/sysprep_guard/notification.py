@@ -14,12 +14,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from .report import Finding, Summary, Unchecked
+from .text import cut_utf8
 
 SCHEMA_VERSION = "1.0"
 SUBJECT_MAX_BYTES = 512
 MESSAGE_MAX_BYTES = 256 * 1024  # of the whole message_structure
 JSON_PROTOCOLS = ("http", "https", "functionstage")
 _TITLES = 1024  # room in a part for its section titles, which entries' own costs leave out
+# Desktops left unchecked by one cause (a missing permission, the deadline) can be the whole fleet: past this many,
+# they are counted by reason, not listed, so that the notification stays a few messages, not hundreds.
+MAX_UNCHECKED_LISTED = 1000
 _SMS_FORBIDDEN = str.maketrans({"[": "(", "]": ")", "【": "(", "】": ")"})  # SMN refuses these in an SMS
 
 
@@ -40,12 +44,6 @@ class Notification(BaseModel):
     @property
     def protocols(self) -> dict[str, str]:
         return json.loads(self.message_structure)
-
-
-def cut_utf8(text: str, limit: int) -> str:
-    """At most `limit` bytes of UTF-8, never cutting through a character."""
-    data = text.encode()
-    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
 
 
 WHOLE = Part()
@@ -125,6 +123,12 @@ def text_report(
     if unchecked:
         lines += ["", f"Desktops that could not be checked{_range(part, unchecked, summary.unchecked)}:"]
         lines += [_unchecked_line(u) for u in unchecked]
+    not_listed = len(summary.unchecked) - min(len(summary.unchecked), MAX_UNCHECKED_LISTED)
+    if not_listed and part.number == part.of:
+        lines.append(
+            f"... and {not_listed:,} more that could not be checked, counted by reason above and listed in "
+            "the invocation's summary."
+        )
     lines.append("")
     if part.of > 1:
         lines.append(f"Part {part.number} of {part.of}: together the parts list every desktop once.")
@@ -157,6 +161,7 @@ def document(
             "compliant": summary.compliant,
             "non_compliant": len(summary.non_compliant),
             "unchecked": len(summary.unchecked),
+            "unchecked_listed": min(len(summary.unchecked), MAX_UNCHECKED_LISTED),
             "unlisted": summary.unlisted,
             "by_reason": summary.by_reason() if counts is None else counts,
         },
@@ -218,7 +223,7 @@ def render(summary: Summary, limit: int = MESSAGE_MAX_BYTES) -> Iterator[Notific
     """The notification: one message, or numbered parts whose desktops add up to all of them, once each.
     Parts are made one at a time, as they are published, so that only one is held in memory."""
     renderer = _Renderer(summary)
-    entries: list[Finding | Unchecked] = [*summary.non_compliant, *summary.unchecked]
+    entries: list[Finding | Unchecked] = [*summary.non_compliant, *summary.unchecked[:MAX_UNCHECKED_LISTED]]
     costs = [_cost(e) for e in entries]
     budget = limit - renderer.size([]) - _TITLES
     if budget <= 0:

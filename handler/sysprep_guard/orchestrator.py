@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from .client import MIN_ATTEMPT_SECONDS
 from .errors import ApiError, DeliveryError
 from .events import Check, Invocation, Skip, Sweep
 from .logs import log
@@ -19,6 +20,7 @@ from .policy import judge
 from .report import DEADLINE, NOT_READY, Finding, PolicyView, Summary, Unchecked, fingerprint
 from .settings import Settings
 from .smn import Smn
+from .text import clip
 from .timing import Clock, Deadline
 from .workspace import SYSPREP_BATCH, Workspace
 
@@ -30,7 +32,7 @@ _JOB_DONE = {"SUCCESS", "PARTIAL_SUCCESS"} | _JOB_FAILED
 _BUILDING = {"BUILD", "BUILDING", "CREATING", "PROVISIONING"}
 T = TypeVar("T")
 # Reasons and errors come from answers; bounded, so that a notification part always has room for desktops.
-MAX_REASON_CHARS, MAX_ERROR_CHARS, MAX_ERRORS = 300, 600, 20
+MAX_REASON_CHARS, MAX_ERROR_CHARS, MAX_ERRORS, MAX_FIELD_CHARS = 300, 600, 20, 120
 PAGES_AHEAD = 2  # list pages fetched ahead of the one being judged: enough to keep the sysprep calls fed
 
 
@@ -164,10 +166,9 @@ class _Run:
     def from_jobs(self, job_ids: tuple[str, ...], known: tuple[str, ...]) -> Iterator[Desktop]:
         """Wait for the creation jobs to end (bounded), then hand over the desktops they made."""
         settings, clock = self.services.settings, self.services.clock
-        wait_until = min(
-            clock.now() + settings.job_wait_seconds,
-            self.deadline.at - PUBLISH_RESERVE_SECONDS,
-        )
+        # The last poll must still find time for itself and for a sysprep check before the publishing reserve.
+        last_poll = self.deadline.at - self.workspace.keep - 2 * MIN_ATTEMPT_SECONDS
+        wait_until = min(clock.now() + settings.job_wait_seconds, last_poll)
         pending, seen, delay = list(job_ids), {}, JOB_POLL_FIRST
         while pending:
             for job_id in list(pending):
@@ -180,9 +181,10 @@ class _Run:
                 seen[job_id] = job
                 if (job.status or "").upper() in _JOB_DONE:
                     pending.remove(job_id)
-            if not pending or clock.now() + delay > wait_until:
+            left = wait_until - clock.now()
+            if not pending or left <= 0:
                 break
-            clock.sleep(delay)
+            clock.sleep(min(delay, left))  # the last wait is cut short, so that the last poll is at the limit
             delay = min(delay * 2, JOB_POLL_MAX)
         skip = set(known)
         for job_id, job in seen.items():
@@ -280,9 +282,9 @@ class _Run:
                     Finding(
                         desktop_id=desktop.desktop_id,
                         reasons=reasons,
-                        sysprep_version=info.sysprep_version if info else None,
-                        computer_name=desktop.computer_name,
-                        user_name=desktop.user_name,
+                        sysprep_version=_field(info.sysprep_version if info else None),
+                        computer_name=_field(desktop.computer_name),
+                        user_name=_field(desktop.user_name),
                     )
                 )
             else:
@@ -291,17 +293,17 @@ class _Run:
     # Bookkeeping ------------------------------------------------------------------------------
 
     def unchecked(self, desktop_id: str, reason: str) -> None:
-        self.summary.unchecked.append(Unchecked(desktop_id=desktop_id, reason=_clip(reason, MAX_REASON_CHARS)))
+        self.summary.unchecked.append(Unchecked(desktop_id=desktop_id, reason=clip(reason, MAX_REASON_CHARS)))
 
     def fail(self, error: str) -> None:
         log.error(error)
         if len(self.summary.errors) < MAX_ERRORS:  # each is in every part of the notification: keep them few
-            self.summary.errors.append(_clip(error, MAX_ERROR_CHARS))
+            self.summary.errors.append(clip(error, MAX_ERROR_CHARS))
         self.summary.incomplete = True
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _field(value: str | None) -> str | None:
+    return None if value is None else clip(value, MAX_FIELD_CHARS)
 
 
 def _batches(desktops: Iterator[Desktop], size: int) -> Iterator[list[Desktop]]:

@@ -75,8 +75,15 @@ def is_loopback(host: str) -> bool:
 
 def _endpoint(value: str) -> str:
     parts = urlsplit(value.strip())
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise ValueError("the port is not a number from 0 to 65535") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError("expected an absolute URL such as https://workspace.ap-southeast-1.myhuaweicloud.com")
+    if parts.username or parts.password:
+        # requests would send them as Basic credentials in place of the signature
+        raise ValueError("credentials in the URL are not accepted; give scheme and host only")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError("plain http:// is accepted only for a loopback host (the local emulator); use https://")
     if parts.path.strip("/") or parts.query or parts.fragment:
@@ -179,5 +186,6 @@ def load_settings(read: Callable[[str], str | None]) -> Settings:
 
 def _describe(key: str, raw: dict[str, str], message: str) -> str:
     name = key.upper()
-    shown = f"={raw[key]!r}" if key in raw else ""
+    # Whatever user:password an endpoint carried stays out of the message, which is logged.
+    shown = "=" + repr(re.sub(r"//[^/@]*@", "//***@", raw[key])) if key in raw else ""
     return f"configuration {name}{shown}: {message}. Set {name} in the function's environment variables"
