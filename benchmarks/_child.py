@@ -17,7 +17,12 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+Version = tuple[int, ...]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,23 +109,34 @@ def _below(version: str | None, minimum: tuple[int, ...]) -> bool:
         return True
 
 
-def run_sdk_check(spec: dict[str, Any]) -> dict[str, Any]:
-    """ListDesktops, then CheckSysprepInfo with 100 ids a call, one call after another."""
-    from huaweicloudsdkworkspace.v2 import CheckSysprepInfoRequest, CheckSysprepInfoRequestBody
-
+def _sdk_baseline(spec: dict[str, Any], find: Callable[[Any, list[str], Version], list[str]]) -> dict[str, Any]:
+    """List with the official client, then let `find` check the desktops; timed and measured alike."""
     minimum = tuple(int(p) for p in spec["min_version"].split("."))
     rss_before = peak_rss_mb()
     started = time.perf_counter()
     client = _sdk_client(spec)
     ids = [d.desktop_id for d in _sdk_list(client) if d.status != "BUILD"]
-    found: list[str] = []
-    for start in range(0, len(ids), 100):
-        batch = ids[start : start + 100]
-        body = CheckSysprepInfoRequestBody(desktop_ids=batch)
-        infos = {i.desktop_id: i for i in client.check_sysprep_info(CheckSysprepInfoRequest(body=body)).sysprep_infos}
-        found += [d for d in batch if d not in infos or _below(infos[d].sysprep_version, minimum)]
+    found = find(client, ids, minimum)
     wall = time.perf_counter() - started
     return {"wall": wall, "rss_before": rss_before, "rss_peak": peak_rss_mb(), "checked": len(ids), "found": len(found)}
+
+
+def run_sdk_check(spec: dict[str, Any]) -> dict[str, Any]:
+    """ListDesktops, then CheckSysprepInfo with 100 ids a call, one call after another."""
+    from huaweicloudsdkworkspace.v2 import CheckSysprepInfoRequest, CheckSysprepInfoRequestBody
+
+    def find(client: Any, ids: list[str], minimum: Version) -> list[str]:
+        found: list[str] = []
+        for start in range(0, len(ids), 100):
+            batch = ids[start : start + 100]
+            answer = client.check_sysprep_info(
+                CheckSysprepInfoRequest(body=CheckSysprepInfoRequestBody(desktop_ids=batch))
+            )
+            infos = {i.desktop_id: i for i in answer.sysprep_infos}
+            found += [d for d in batch if d not in infos or _below(infos[d].sysprep_version, minimum)]
+        return found
+
+    return _sdk_baseline(spec, find)
 
 
 def run_sdk_show(spec: dict[str, Any]) -> dict[str, Any]:
@@ -128,24 +144,21 @@ def run_sdk_show(spec: dict[str, Any]) -> dict[str, Any]:
     from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
     from huaweicloudsdkworkspace.v2 import ShowSysprepInfoRequest
 
-    minimum = tuple(int(p) for p in spec["min_version"].split("."))
-    rss_before = peak_rss_mb()
-    started = time.perf_counter()
-    client = _sdk_client(spec)
-    ids = [d.desktop_id for d in _sdk_list(client) if d.status != "BUILD"]
-    found: list[str] = []
-    for desktop_id in ids:
-        try:
-            info = client.show_sysprep_info(ShowSysprepInfoRequest(desktop_id=desktop_id))
-        except ClientRequestException as exc:
-            if exc.status_code != 404:
-                raise
-            found.append(desktop_id)
-            continue
-        if _below(info.sysprep_version, minimum):
-            found.append(desktop_id)
-    wall = time.perf_counter() - started
-    return {"wall": wall, "rss_before": rss_before, "rss_peak": peak_rss_mb(), "checked": len(ids), "found": len(found)}
+    def find(client: Any, ids: list[str], minimum: Version) -> list[str]:
+        found: list[str] = []
+        for desktop_id in ids:
+            try:
+                info = client.show_sysprep_info(ShowSysprepInfoRequest(desktop_id=desktop_id))
+            except ClientRequestException as exc:
+                if exc.status_code != 404:
+                    raise
+                found.append(desktop_id)
+                continue
+            if _below(info.sysprep_version, minimum):
+                found.append(desktop_id)
+        return found
+
+    return _sdk_baseline(spec, find)
 
 
 MODES = {"sweep": run_sweep, "sdk-check": run_sdk_check, "sdk-show": run_sdk_show}
