@@ -102,16 +102,12 @@ def text_report(
         ),
     ]
     if summary.incomplete:
-        unlisted = (
-            ""
-            if summary.unlisted == 0
-            else (
-                " An unknown number of desktops were not listed."
-                if summary.unlisted is None
-                else f" {summary.unlisted:,} desktops were never listed."
-            )
-        )
-        lines.append("The run is INCOMPLETE: not every desktop was reached." + unlisted)
+        line = "The run is INCOMPLETE: not every desktop was reached."
+        if summary.unlisted is None:
+            line += " An unknown number of desktops were not listed."
+        elif summary.unlisted:
+            line += f" {summary.unlisted:,} desktops were never listed."
+        lines.append(line)
     lines.extend(f"Error: {error}" for error in summary.errors)
     counts = summary.by_reason() if counts is None else counts
     if counts:
