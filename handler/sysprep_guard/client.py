@@ -55,9 +55,7 @@ def resolve_credentials(context: Any, environ: Mapping[str, str] | None = None) 
             "workspace:desktops:list, Workspace job read and smn:topic:publish; outside FunctionGraph set "
             "HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK (and HUAWEICLOUD_SDK_SECURITY_TOKEN for temporary keys)"
         )
-    for secret in (ak, sk, token):
-        register_secret(secret)
-    return Credentials(ak=ak, sk=sk, token=token or None)
+    return Credentials(ak=ak, sk=sk, token=token or None)  # SignedClient.begin registers them with the logger
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-_secrets: set[str] = set()
+_secrets: tuple[str, ...] = ()  # longest first, so that a secret containing another is masked whole
 _lock = threading.Lock()
 
 # Belt and braces: whatever slips into a message, these shapes never leave the process.
@@ -27,13 +27,14 @@ REDACTED = "[redacted]"
 
 def register_secret(value: str | None) -> None:
     """Remember a credential so that it is masked wherever it would be logged."""
-    if value and len(value) >= 4:
-        with _lock:
-            _secrets.add(value)
+    global _secrets
+    if value and len(value) >= 4 and value not in _secrets:
+        with _lock:  # sorted once here, not on every line logged
+            _secrets = tuple(sorted({*_secrets, value}, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
-    for secret in sorted(_secrets, key=len, reverse=True):
+    for secret in _secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
     for pattern in _PATTERNS:
