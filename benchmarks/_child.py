@@ -115,7 +115,7 @@ def _sdk_baseline(spec: dict[str, Any], find: Callable[[Any, list[str], Version]
     rss_before = peak_rss_mb()
     started = time.perf_counter()
     client = _sdk_client(spec)
-    ids = [d.desktop_id for d in _sdk_list(client) if d.status != "BUILD"]
+    ids = [d.desktop_id for d in _sdk_list(client) if not d.task_status]  # as the function: busy ones wait
     found = find(client, ids, minimum)
     wall = time.perf_counter() - started
     return {"wall": wall, "rss_before": rss_before, "rss_peak": peak_rss_mb(), "checked": len(ids), "found": len(found)}

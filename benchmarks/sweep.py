@@ -55,7 +55,7 @@ except ImportError as exc:  # run with an interpreter that lacks the function's 
 
 CHILD = Path(__file__).resolve().parent / "_child.py"
 CHILD_TIMEOUT = 900.0  # seconds; no measurement here comes near it
-PER_KIND = 0.02  # Fleet.seeded's default: 2% of the fleet of each non-compliant kind, and of BUILD
+PER_KIND = 0.02  # Fleet.seeded's default: 2% of the fleet of each non-compliant kind, and of desktops being created
 MIN_VERSION = "3.0.10"
 LIST_PAGE, SYSPREP_BATCH = 1000, 100
 RSS_LIMIT_MB = 128  # FunctionGraph's smallest memory size

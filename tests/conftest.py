@@ -63,9 +63,12 @@ class Fleet:
 
     desktops: dict[str, Info] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)
+    task_status: dict[str, str] = field(default_factory=dict)  # desktops Workspace is working on
+    without_info: set[str] = field(default_factory=set)  # listed, but left out of CheckSysprepInfo's answers
     jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     sysprep_calls: list[list[str]] = field(default_factory=list)
     list_calls: list[dict[str, str]] = field(default_factory=list)
+    detail_calls: list[list[str]] = field(default_factory=list)  # the desktop ids of each ListDesktopsDetail
     published: list[dict[str, Any]] = field(default_factory=list)
     publish_paths: list[str] = field(default_factory=list)
     publish_attempts: list[dict[str, Any]] = field(default_factory=list)
@@ -87,6 +90,7 @@ class Fleet:
 
     def register(self, mock: responses.RequestsMock) -> None:
         mock.add_callback(responses.GET, re.compile(rf"{WORKSPACE}/v2/{PROJECT}/desktops\?.*"), self._list)
+        mock.add_callback(responses.GET, re.compile(rf"{WORKSPACE}/v2/{PROJECT}/desktops/detail\?.*"), self._detail)
         mock.add_callback(responses.POST, f"{WORKSPACE}/v2/{PROJECT}/sysprep", self._sysprep)
         mock.add_callback(responses.GET, re.compile(rf"{WORKSPACE}/v2/{PROJECT}/workspace-jobs/.*"), self._job)
         mock.add_callback(responses.POST, re.compile(rf"{SMN}/v2/{PROJECT}/notifications/topics/.*"), self._publish)
@@ -96,17 +100,26 @@ class Fleet:
         query = {k: v[0] for k, v in parse_qs(urlsplit(request.url).query).items()}
         self.list_calls.append(query)
         offset, limit = int(query["offset"]), int(query["limit"])
-        ids = list(self.desktops)[offset : offset + limit]
-        page = [
-            {
-                "desktop_id": d,
-                "computer_name": f"desk-{d[-4:]}",
-                "user_name": f"user{d[-4:]}",
-                "status": self.status.get(d, "ACTIVE"),
-            }
-            for d in ids
-        ]
+        page = [self._record(d) for d in list(self.desktops)[offset : offset + limit]]
         return 200, {}, json.dumps({"total_count": len(self.desktops), "desktops": page})
+
+    def _record(self, desktop_id: str) -> dict[str, Any]:
+        record = {
+            "desktop_id": desktop_id,
+            "computer_name": f"desk-{desktop_id[-4:]}",
+            "user_name": f"user{desktop_id[-4:]}",
+            "status": self.status.get(desktop_id, "ACTIVE"),
+        }
+        if desktop_id in self.task_status:
+            record["task_status"] = self.task_status[desktop_id]
+        return record
+
+    def _detail(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self._tick()
+        ids = parse_qs(urlsplit(request.url).query).get("desktop_id", [])
+        self.detail_calls.append(ids)
+        page = [self._record(d) for d in ids if d in self.desktops]
+        return 200, {}, json.dumps({"desktops": page, "total_count": len(page)})
 
     def _sysprep(self, request: Any) -> tuple[int, dict[str, str], str]:
         self._tick()
@@ -120,7 +133,7 @@ class Fleet:
                 "support_update_route": i.update_route,
             }
             for d in ids
-            if (i := self.desktops.get(d)) is not None
+            if (i := self.desktops.get(d)) is not None and d not in self.without_info
         ]
         return 200, {"X-Request-Id": "req-sysprep"}, json.dumps({"sysprep_infos": infos})
 

@@ -22,7 +22,8 @@ import pytest
 import requests
 
 import index
-from conftest import FakeClock, load_event
+from conftest import EVENTS, FakeClock, load_event
+from devkit import samples
 from devkit.context import Context
 from devkit.emulator import (
     BUILDING,
@@ -36,9 +37,10 @@ from devkit.emulator import (
     Fault,
     Fleet,
     Sysprep,
-    creation_job,
+    job_states,
     topic_urn,
 )
+from devkit.samples import desktop, job
 from sysprep_guard import policy
 from sysprep_guard.client import NO_RETRY, Credentials, SignedClient
 from sysprep_guard.errors import ApiError, DeliveryError
@@ -48,7 +50,7 @@ from sysprep_guard.workspace import Workspace
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 REGION = "ap-southeast-1"
-JOB = "ff80808290a1b2c3d4e5f60718293a4b"  # the job of events/cts-job.json
+JOB = job(1)  # the job of events/cts-create-desktops.json
 BASE = f"/v2/{PROJECT}"
 ROOT = Path(__file__).resolve().parent.parent
 Run = Callable[..., dict[str, Any]]
@@ -167,7 +169,7 @@ def test_edited_and_added_desktops_are_judged_as_edited(run: Run, emu: Emulator)
         old: [policy.VERSION_BELOW_MINIMUM, policy.UPDATE_ROUTE_NOT_SUPPORTED],
         bare: [policy.NO_SYSPREP_INFO],
     }
-    assert summary["compliant"] == 1 and emu.counts == {"sysprep": 1, "publish": 1}
+    assert summary["compliant"] == 1 and emu.counts == {"detail": 1, "sysprep": 1, "publish": 1}
 
 
 def test_scripted_job_is_polled_until_it_succeeds_then_its_desktops_are_judged(
@@ -176,26 +178,83 @@ def test_scripted_job_is_polled_until_it_succeeds_then_its_desktops_are_judged(
     bad = emu.fleet.add(Sysprep(version="3.0.1"), computer_name="eng-desk-10", user_name="alice")
     good = emu.fleet.add(computer_name="eng-desk-11")
     states = emu.add_creation_job(JOB, [bad, good], running=1)
-    assert [s["status"] for s in states] == ["RUNNING", "SUCCESS"]
+    assert [s["status"] for s in states] == ["WAITING", "RUNNING", "SUCCESS"]
+    assert emu.fleet[bad].task_status == "spawning" and emu.fleet[bad].sysprep is None  # being made
 
-    summary = run(load_event("cts-job.json"))
+    summary = run(load_event("cts-create-desktops.json"))
 
-    assert clock.sleeps == [2.0]  # one backoff between the RUNNING and the SUCCESS answer
-    assert emu.counts == {"job": 2, "sysprep": 1, "publish": 1}
+    assert clock.sleeps == [2.0, 4.0]  # backoff between the WAITING, RUNNING and SUCCESS answers
+    assert emu.counts == {"job": 3, "detail": 1, "sysprep": 1, "publish": 1}
     assert reasons_of(summary) == {bad: [policy.VERSION_BELOW_MINIMUM]}
     assert summary["non_compliant"][0]["computer_name"] == "eng-desk-10"
     assert summary["non_compliant"][0]["user_name"] == "alice"
     assert f"- {bad} (eng-desk-10, user alice) version 3.0.1" in (emu.published[0].message or "")
 
 
+# What each sample event finds in the sample cloud (devkit/samples.py) under the local policy.
+SAMPLE_FINDINGS = {
+    "cts-create-desktops.json": {desktop(10): [policy.UPDATE_ROUTE_NOT_SUPPORTED]},
+    "cts-create-desktop-order.json": {desktop(21): [policy.VERSION_BELOW_MINIMUM]},
+    "cts-create-order.json": {desktop(30): [policy.HIBERNATE_NOT_SUPPORTED]},
+    "cts-create-desktop-pool.json": {desktop(41): [policy.VERSION_MISSING]},
+    "cts-expand-desktop-pool.json": {},
+    "cts-rebuild-desktops.json": {desktop(1): [policy.VERSION_BELOW_MINIMUM]},  # the new image's Sysprep, 3.0.8
+    "cts-change-image-order.json": {},  # the new image fixes desktop 2 (3.0.2 before)
+    "cts-resource-id.json": {desktop(2): [policy.VERSION_BELOW_MINIMUM]},
+    "eventgrid.json": {desktop(12): [policy.HIBERNATE_NOT_SUPPORTED]},
+    "manual.json": {desktop(3): [policy.HIBERNATE_NOT_SUPPORTED]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLE_FINDINGS))
+def test_each_sample_event_is_judged_once_workspace_is_done_with_its_desktops(
+    name: str, run: Run, emu: Emulator, clock: FakeClock
+) -> None:
+    emu.fleet = samples.fleet(0)
+    event = load_event(name)
+    staged = samples.stage(emu, event)
+    busy = {d.desktop_id for d in emu.fleet if d.task_status}  # being made or re-imaged while the job runs
+    assert bool(busy) == bool(staged)
+
+    summary = run(event, **samples.LOCAL_POLICY)
+
+    assert reasons_of(summary) == SAMPLE_FINDINGS[name]
+    assert summary["unchecked"] == [] and summary["errors"] == [] and summary["incomplete"] is False
+    assert emu.counts["job"] == (2 if staged else 0)  # WAITING, then done
+    assert all(not d.task_status for d in emu.fleet)
+
+
+def test_every_sample_has_its_expected_findings() -> None:
+    cts = {p.name for p in EVENTS.glob("*.json")} - {"timer.json", "manual-sweep.json"}
+    assert set(SAMPLE_FINDINGS) == cts
+
+
+@pytest.mark.parametrize("event", ["cts-create-desktops.json", "cts-rebuild-desktops.json", "cts-resource-id.json"])
+def test_desktops_still_being_made_or_re_imaged_are_never_findings(event: str, run: Run, emu: Emulator) -> None:
+    emu.fleet = samples.fleet(0)
+    if event == "cts-create-desktops.json":  # the job outlasts the wait
+        emu.add_creation_job(job(1), [desktop(10), desktop(11)], running=100)
+    elif event == "cts-rebuild-desktops.json":
+        emu.add_rebuild_job(job(6), {desktop(1): Sysprep(version="1.0"), desktop(4): None}, running=100)
+    else:  # the trace names desktops and no job: their state is looked up
+        for d in (desktop(1), desktop(2)):
+            emu.fleet.update(d, task_status="rebuild_spawning")
+
+    summary = run(load_event(event), JOB_WAIT_SECONDS="10", **samples.LOCAL_POLICY)
+
+    assert summary["non_compliant"] == [] and summary["checked"] == 0
+    assert [u["reason"] for u in summary["unchecked"]] == ["not_ready", "not_ready"]
+    assert emu.counts["sysprep"] == 0
+
+
 def test_a_wrong_secret_key_is_refused_with_apig_0301_and_the_function_surfaces_it(run: Run, emu: Emulator) -> None:
-    desktop = emu.fleet.ids()[0]
+    first = emu.fleet.ids()[0]
     with pytest.raises(DeliveryError, match=r"APIG\.0301") as err:
-        run({"desktop_ids": [desktop]}, secret_key="not-the-emulator-secret-key")
+        run({"desktop_ids": [first]}, secret_key="not-the-emulator-secret-key")
     assert "Incorrect IAM authentication information" in str(err.value)
     # A 401 is never retried, and the rejected key is not used again, not even to publish: the gateway
     # locks a key after 5 bad signatures in a row.
-    assert emu.calls == [("sysprep", 401)]
+    assert emu.calls == [("detail", 401)]
     assert emu.rejected_signatures == 1 and emu.published == []
 
 
@@ -371,7 +430,13 @@ def _attributes(n: int, kind: str = "STRING", value: Any = "v") -> list[dict[str
         ),
         pytest.param(("GET", f"/v2/{'f' * 32}/desktops", [], None), 403, "WKS.0403", id="other-project"),
         pytest.param(_workspace("GET", "/workspace-jobs/nope"), 404, "WKS.0404", id="unknown-job"),
-        pytest.param(_workspace("GET", "/desktops/detail"), 404, "APIG.0101", id="unknown-path"),
+        pytest.param(
+            _workspace("GET", "/desktops/detail", [("desktop_id", d) for d in _ids(101)]),
+            400,
+            "WKS.0001",
+            id="101-detail-ids",
+        ),
+        pytest.param(_workspace("GET", "/desktop-pools"), 404, "APIG.0101", id="unknown-path"),
         pytest.param(_workspace("DELETE", "/desktops"), 404, "APIG.0101", id="unknown-method"),
     ],
 )
@@ -418,7 +483,10 @@ def test_list_and_sysprep_answers(emu: Emulator, client: SignedClient) -> None:
     assert [d.desktop_id for d in page.desktops] == emu.fleet.ids()[290:]
     raw = client.call("direct", "GET", emu.url, f"{BASE}/desktops", query=[("limit", 1)])["desktops"][0]
     listed = ("desktop_id", "computer_name", "user_name", "status", "created", "desktop_type", "tags")
-    assert set(raw) == {*listed, "enterprise_project_id"}
+    assert set(raw) == {*listed, "enterprise_project_id"}  # task_status only while Workspace works on it
+    building = emu.fleet.ids(BUILDING)
+    states = workspace.desktops([*building, compliant_id := emu.fleet.ids(COMPLIANT)[0], str(uuid.uuid4())])
+    assert {d.desktop_id: d.busy for d in states} == {**dict.fromkeys(building, True), compliant_id: False}
 
     no_info = emu.fleet.ids("no_sysprep_info")[0]
     missing = emu.fleet.ids("version_missing")[0]
@@ -453,13 +521,13 @@ def note(subject: str, text: str) -> Notification:
 
 def test_jobs_answer_their_states_in_turn_and_repeat_the_last(emu: Emulator, client: SignedClient) -> None:
     ids = emu.fleet.ids()[:2]
-    emu.add_job(JOB, creation_job(JOB, ids, running=2, final="FAIL"))
+    emu.add_job(JOB, job_states(JOB, ids, running=2, final="FAILED"))
     workspace = Workspace(client, emu.url, PROJECT)
-    statuses = [workspace.job(JOB).status for _ in range(4)]
-    assert statuses == ["RUNNING", "RUNNING", "FAIL", "FAIL"]
-    job = workspace.job(JOB)
-    assert [s.entities.desktop_id for s in job.sub_jobs if s.entities] == ids
-    assert all(s.status == "FAIL" and s.fail_reason for s in job.sub_jobs)
+    statuses = [workspace.job(JOB).status for _ in range(5)]
+    assert statuses == ["WAITING", "RUNNING", "RUNNING", "FAILED", "FAILED"]
+    answer = workspace.job(JOB)
+    assert [s.entities.desktop_id for s in answer.sub_jobs if s.entities] == ids
+    assert answer.job_error_code and all(s.status == "FAILED" and s.fail_reason for s in answer.sub_jobs)
 
 
 # Faults ----------------------------------------------------------------------------------------------
@@ -493,7 +561,7 @@ def _call(kind: str, emu: Emulator, client: SignedClient) -> Any:
 def test_each_fault_is_observable_from_a_client_call(
     emu: Emulator, client: SignedClient, kind: str, fault: Fault, status: int | None, code: str | None, text: str
 ) -> None:
-    emu.add_job(JOB, creation_job(JOB, emu.fleet.ids()[:1]))
+    emu.add_job(JOB, job_states(JOB, emu.fleet.ids()[:1]))
     target = "publish" if kind == "any" else kind
     emu.inject(kind, fault)  # type: ignore[arg-type]
 
@@ -602,7 +670,7 @@ def test_a_seeded_fleet_is_reproducible_and_has_every_kind() -> None:
     assert set(fleet.kind_counts()) == set(KINDS) and fleet.kind_counts()[COMPLIANT] == 50 - 8
     assert all(uuid.UUID(d).version == 4 for d in fleet.ids())
     assert {d.sysprep.version for d in fleet if d.kind == COMPLIANT and d.sysprep} == {"3.1.2", "3.0.10", "3.10"}
-    assert [d.status for d in fleet if d.kind == BUILDING] == ["BUILD"]
+    assert [(d.status, d.task_status) for d in fleet if d.kind == BUILDING] == [(None, "spawning")]
     assert Fleet.seeded(3).kind_counts().total() == 3 and len(Fleet.seeded(0)) == 0
 
 
@@ -630,8 +698,8 @@ def test_fleet_edits_are_checked() -> None:
     with pytest.raises(ValueError, match="cannot change"):
         fleet.update(added, desktop_id=str(uuid.uuid4()))
     with pytest.raises(KeyError):
-        fleet.update(str(uuid.uuid4()), status="BUILD")
-    assert fleet.update(added, status="BUILD").status == "BUILD" and fleet[added].kind == "custom"
+        fleet.update(str(uuid.uuid4()), status="SHUTOFF")
+    assert fleet.update(added, status="SHUTOFF").status == "SHUTOFF" and fleet[added].kind == "custom"
 
 
 # The CLI ---------------------------------------------------------------------------------------------

@@ -148,7 +148,17 @@ def test_a_missing_permission_costs_one_call_and_is_reported(run: Run, emu: Emul
     summary = run({"desktop_ids": emu.fleet.ids()[:300]}, MAX_CONCURRENCY="16")
     assert Counter_of(emu, "sysprep") == {403: 1}
     assert accounted(summary) == 300 and summary["checked"] == 0
-    assert "workspace permissions" in summary["errors"][0]
+    assert "grants workspace:desktops:getSysPrepInfo" in summary["errors"][0]
+    notified(emu, summary)
+
+
+def test_a_missing_permission_to_read_desktop_state_costs_one_call_and_is_reported(run: Run, emu: Emulator) -> None:
+    denied = {"error_code": "WKS.0403", "error_msg": "Policy doesn't allow workspace:desktops:listDetail"}
+    emu.inject("detail", Fault.answer(403, denied), times=1000)
+    summary = run({"desktop_ids": emu.fleet.ids()[:300]}, MAX_CONCURRENCY="16")
+    assert Counter_of(emu, "detail") == {403: 1} and Counter_of(emu, "sysprep") == {}
+    assert accounted(summary) == 300 and summary["checked"] == 0 and summary["non_compliant"] == []
+    assert "grants workspace:desktops:listDetail" in summary["errors"][0]
     notified(emu, summary)
 
 
@@ -167,7 +177,7 @@ def test_a_listing_that_fails_at_once_is_reported_as_incomplete(run: Run, emu: E
 
 
 def test_an_unknown_job_is_reported_not_dropped(run: Run, emu: Emulator) -> None:
-    summary = run(load_event("cts-job.json"))
+    summary = run(load_event("cts-create-desktops.json"))
     assert summary["incomplete"] is True and "ShowJob" in summary["errors"][0]
     assert "ShowJob" in emu.published[0].message
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import FAKE_AK, FAKE_SK, FAKE_TOKEN, PROJECT, TOPIC, Fleet, Info, load_event, uuid_for
+from devkit.samples import desktop, job
 from sysprep_guard.errors import ConfigError, CredentialsError, DeliveryError, EventError
 
 
@@ -61,7 +62,10 @@ def test_publish_goes_to_the_percent_encoded_topic_with_subject_and_every_reason
     assert set(body) == {"subject", "message_structure", "message_attributes"}
     assert len(body["subject"].encode()) <= 512
     text = fleet.texts[0]
-    assert f"- {bad} version 2.1: sysprep_version_below_minimum, update_route_not_supported" in text
+    assert (
+        f"- {bad} (desk-0001, user user0001) version 2.1: sysprep_version_below_minimum, update_route_not_supported"
+        in text
+    )
     assert "Sysprep version >= 3.0.10" in text
 
 
@@ -80,9 +84,38 @@ def fleet_info(version: str) -> Info:
 
 
 def test_a_desktop_without_sysprep_info_is_non_compliant_not_passed(invoke, fleet: Fleet) -> None:
-    summary = invoke(load_event("manual.json"))  # neither desktop is known to the mocked Workspace
+    ids = fleet.add(2)
+    fleet.without_info.update(ids)  # listed by Workspace, left out of CheckSysprepInfo's answer
+    summary = invoke({"desktop_ids": ids})
     assert list(reasons_of(summary).values()) == [["no_sysprep_info"], ["no_sysprep_info"]]
     assert summary["checked"] == 2 and summary["compliant"] == 0
+
+
+def test_a_desktop_workspace_does_not_list_is_unchecked_not_a_finding(invoke, fleet: Fleet) -> None:
+    summary = invoke(load_event("manual.json"))  # neither desktop is known to the mocked Workspace
+    assert summary["non_compliant"] == [] and summary["checked"] == 0
+    assert summary["unchecked"] == [{"desktop_id": d, "reason": "not_found"} for d in (desktop(3), desktop(4))]
+    assert fleet.sysprep_calls == []
+
+
+@pytest.mark.parametrize("task", ["spawning", "rebuilding", "block_device_mapping", "rebooting"])
+def test_a_desktop_with_a_task_in_progress_is_never_a_finding(invoke, fleet: Fleet, task: str) -> None:
+    busy, idle = fleet.add(2, version="1.0")
+    fleet.task_status[busy] = task
+    for event in ({"desktop_ids": [busy, idle]}, load_event("timer.json")):
+        summary = invoke(event)
+        assert reasons_of(summary) == {idle: ["sysprep_version_below_minimum"]}
+        assert summary["unchecked"] == [{"desktop_id": busy, "reason": "not_ready"}]
+    assert all(busy not in call for call in fleet.sysprep_calls)
+
+
+@pytest.mark.parametrize("task", ["", None, "deleteFailed"])
+def test_no_task_or_a_finished_one_is_judged(invoke, fleet: Fleet, task: str | None) -> None:
+    (idle,) = fleet.add(1, version="1.0")
+    if task is not None:
+        fleet.task_status[idle] = task
+    summary = invoke({"desktop_ids": [idle]})
+    assert reasons_of(summary) == {idle: ["sysprep_version_below_minimum"]} and summary["unchecked"] == []
 
 
 def test_unreadable_or_missing_versions_are_findings_of_their_own(invoke, fleet: Fleet) -> None:
@@ -94,7 +127,7 @@ def test_unreadable_or_missing_versions_are_findings_of_their_own(invoke, fleet:
 
 def job_state(status: str, subs: list[tuple[str, str | None]]) -> dict[str, Any]:
     return {
-        "id": "ff80808290a1b2c3d4e5f60718293a4b",
+        "id": JOB,
         "job_type": "CREATE_DESKTOP",
         "status": status,
         "sub_jobs_total": len(subs),
@@ -105,7 +138,7 @@ def job_state(status: str, subs: list[tuple[str, str | None]]) -> dict[str, Any]
     }
 
 
-JOB = "ff80808290a1b2c3d4e5f60718293a4b"
+JOB = job(1)  # the job of events/cts-create-desktops.json
 
 
 def test_cts_job_is_polled_with_backoff_until_it_ends(invoke, fleet: Fleet, clock) -> None:
@@ -114,13 +147,13 @@ def test_cts_job_is_polled_with_backoff_until_it_ends(invoke, fleet: Fleet, cloc
     fleet.jobs[JOB] = [
         job_state("RUNNING", [("RUNNING", ok), ("RUNNING", None)]),
         job_state("RUNNING", [("SUCCESS", ok), ("RUNNING", failed)]),
-        job_state("FAIL", [("SUCCESS", ok), ("FAIL", failed)]),
+        job_state("FAILED", [("SUCCESS", ok), ("FAILED", failed)]),
     ]
-    summary = invoke(load_event("cts-job.json"))
+    summary = invoke(load_event("cts-create-desktops.json"))
     assert clock.sleeps == [2.0, 4.0]
-    assert fleet.sysprep_calls == [[ok]]  # the failed sub-job's desktop is not judged
+    assert fleet.detail_calls == [[ok]] and fleet.sysprep_calls == [[ok]]  # the failed sub-job's desktop: not judged
     assert reasons_of(summary) == {ok: ["sysprep_version_below_minimum"]}
-    assert summary["non_compliant"][0]["computer_name"] == "eng-desk-0"
+    assert summary["non_compliant"][0]["computer_name"] == "desk-0011"  # as Workspace lists it now
     assert summary["unchecked"] == []
 
 
@@ -128,7 +161,7 @@ def test_desktops_still_provisioning_when_the_wait_ends_are_unchecked(invoke, fl
     ready, slow = uuid_for(21), uuid_for(22)
     fleet.add(1, start=21)
     fleet.jobs[JOB] = [job_state("RUNNING", [("SUCCESS", ready), ("RUNNING", slow)])]
-    summary = invoke(load_event("cts-job.json"), JOB_WAIT_SECONDS="20")
+    summary = invoke(load_event("cts-create-desktops.json"), JOB_WAIT_SECONDS="20")
     assert sum(clock.sleeps) <= 20
     assert fleet.sysprep_calls == [[ready]]
     assert summary["checked"] == 1 and summary["compliant"] == 1
@@ -138,16 +171,17 @@ def test_desktops_still_provisioning_when_the_wait_ends_are_unchecked(invoke, fl
 
 def test_job_wait_never_runs_past_the_invocation_deadline(invoke, fleet: Fleet, clock) -> None:
     fleet.jobs[JOB] = [job_state("RUNNING", [("RUNNING", uuid_for(31))])]
-    invoke(load_event("cts-job.json"), timeout=60)
+    invoke(load_event("cts-create-desktops.json"), timeout=60)
     assert sum(clock.sleeps) <= 60 - 10
 
 
 def test_eventgrid_cloud_event_is_handled_like_its_cts_trace(invoke, fleet: Fleet) -> None:
-    desktop = "3f2c1a4e-9b7d-4c2a-8e1f-0a1b2c3d4e03"
-    fleet.desktops[desktop] = fleet_info("3.0.10")
+    made = desktop(12)
+    fleet.desktops[made] = fleet_info("3.0.10")
+    fleet.jobs[job(8)] = [{**job_state("SUCCESS", [("SUCCESS", made)]), "id": job(8)}]
     summary = invoke(load_event("eventgrid.json"))
     assert summary["trigger"] == "eventgrid"
-    assert fleet.sysprep_calls == [[desktop]] and summary["compliant"] == 1
+    assert fleet.sysprep_calls == [[made]] and summary["compliant"] == 1
 
 
 @pytest.mark.parametrize(
@@ -155,7 +189,8 @@ def test_eventgrid_cloud_event_is_handled_like_its_cts_trace(invoke, fleet: Flee
     [
         {"service_type": "ECS"},
         {"trace_name": "deleteDesktop"},
-        {"trace_status": "incident"},
+        {"trace_rating": "incident"},
+        {"trace_rating": "warning"},
         {"code": "500"},
         {"code": 403},
     ],
@@ -183,8 +218,8 @@ def test_other_or_failed_traces_are_skipped_without_any_call(invoke, cloud, chan
         {"desktop_ids": [uuid_for(1)], "sweep": True},
         {"sweep": False},
         {"cts": {"service_type": "Workspace"}},
-        {"cts": {"service_type": "Workspace", "trace_name": "createDesktop", "resource_id": "desk-01"}},
-        {"cts": {"service_type": "Workspace", "trace_name": "createDesktop"}},
+        {"cts": "not a trace"},
+        {"cts": {"service_type": "Workspace", "trace_name": ["createDesktops"]}},
         {"specversion": "1.0", "type": "WORKSPACE:CloudTrace:ApiCall", "data": "not a trace"},
     ],
 )
@@ -219,7 +254,7 @@ def test_environment_credentials_work_outside_functiongraph(invoke, fleet: Fleet
 def test_every_call_is_signed_with_the_agency_token(invoke, fleet: Fleet, cloud) -> None:
     fleet.add(1, version="1.0")
     invoke({"desktop_ids": [uuid_for(1)]})
-    assert len(cloud.calls) == 2
+    assert len(cloud.calls) == 3  # the desktop's state, its Sysprep, the publish
     for call in cloud.calls:
         headers = call.request.headers
         assert headers["X-Security-Token"] == FAKE_TOKEN and headers["X-Project-Id"] == PROJECT
@@ -275,6 +310,6 @@ def test_a_job_that_ends_late_in_the_invocation_is_still_judged(invoke, fleet: F
     fleet.add(1, start=41)
     running = job_state("RUNNING", [("RUNNING", done)])
     fleet.jobs[JOB] = [running, running, running, running, job_state("SUCCESS", [("SUCCESS", done)])]
-    summary = invoke(load_event("cts-job.json"), timeout=40)  # polls at 0, 2, 6, 14 s, then at the limit
+    summary = invoke(load_event("cts-create-desktops.json"), timeout=40)  # polls at 0, 2, 6, 14 s, then at the limit
     assert summary["checked"] == 1 and summary["unchecked"] == [] and summary["errors"] == []
     assert clock.t - 1000 <= 40 - 10

@@ -117,5 +117,7 @@ def test_rejected_credentials_are_not_used_again_not_even_to_publish(invoke, clo
     cloud.add(responses.POST, SYSPREP, status=401, json={"error_code": "APIG.0301", "error_msg": "bad signature"})
     with pytest.raises(DeliveryError, match=r"APIG\.0301"):
         invoke({"desktop_ids": ids})
-    assert len(cloud.calls) == 1  # the gateway locks a key after 5 bad signatures: the publish is not sent
+    # The desktops' state, then the rejected sysprep call, and nothing after it: the gateway locks a key after 5 bad
+    # signatures, so the publish is not sent either.
+    assert [c.request.method for c in cloud.calls] == ["GET", "POST"] and cloud.calls[-1].request.url == SYSPREP
     assert fleet.publish_attempts == []

@@ -22,6 +22,7 @@ from huaweicloudsdkcore.signer.signer import Signer
 
 from .errors import ApiError, CredentialsError
 from .logs import log, redact, register_secret
+from .permissions import ACTIONS
 from .timing import Clock, Deadline
 
 MAX_ANSWER_BYTES = 8 * 1024 * 1024  # no documented answer comes near this; a larger one is refused unread
@@ -51,9 +52,9 @@ def resolve_credentials(context: Any, environ: Mapping[str, str] | None = None) 
         token = environ.get("HUAWEICLOUD_SDK_SECURITY_TOKEN", "").strip()
     if not (ak and sk):
         raise CredentialsError(
-            "no credentials: give the function an agency (xrole) that grants workspace:desktops:getSysPrepInfo, "
-            "workspace:desktops:list, Workspace job read and smn:topic:publish; outside FunctionGraph set "
-            "HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK (and HUAWEICLOUD_SDK_SECURITY_TOKEN for temporary keys)"
+            "no credentials: give the function an agency (xrole) whose policy is docs/iam-policy.json "
+            f"({', '.join(sorted(set(ACTIONS.values())))}); outside FunctionGraph set HUAWEICLOUD_SDK_AK and "
+            "HUAWEICLOUD_SDK_SK (and HUAWEICLOUD_SDK_SECURITY_TOKEN for temporary keys)"
         )
     return Credentials(ak=ak, sk=sk, token=token or None)  # SignedClient.begin registers them with the logger
 

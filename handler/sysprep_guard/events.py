@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,24 +23,13 @@ from pydantic import (
 from .errors import EventError
 from .logs import log
 from .text import clip
+from .traces import BY_NAME, SERVICE_TYPE
 
-DESKTOP_ID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-# Workspace trace names that create desktops, lower-cased. Huawei does not document the exact set
-# (see REFERENCE.md), so this errs wide; a trace that is skipped is logged with its name.
-CREATE_DESKTOP_TRACES = frozenset(
-    name.lower()
-    for name in (
-        "createDesktop",
-        "createDesktops",
-        "batchCreateDesktops",
-        "createDesktopOrder",
-        "createDesktopsOrder",
-        "createDesktopsByOrder",
-        "createPrepaidDesktops",
-        "createPostpaidDesktops",
-    )
-)
+# A Workspace desktop id (a UUID), matched whole: "$" would let a trailing newline through.
+DESKTOP_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# ShowJob's job_id: 1 to 255 characters (its definition); ids are hex or UUIDs, so nothing that could change the
+# path it is put in (a slash, a dot, a query) is accepted.
+JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}")
 
 MAX_MANUAL_IDS = 10_000
 _WALK_NODES = 10_000  # bound on how much of a trace's request/response is searched for ids
@@ -68,8 +59,12 @@ class Invocation(BaseModel):
     target: Target
 
 
+def is_desktop_id(value: str) -> bool:
+    return DESKTOP_ID.fullmatch(value) is not None
+
+
 def _desktop_id(value: str, where: str) -> str:
-    if not DESKTOP_ID.match(value):
+    if not is_desktop_id(value):
         raise EventError(
             f"{where}: {clip(value)!r} is not a Workspace desktop id (expected a UUID such as "
             "f77db5cd-c020-47d4-bbbe-9b979a38d18c)"
@@ -94,13 +89,18 @@ class TimerEvent(BaseModel):
 
 
 class CtsTrace(BaseModel):
+    """A CTS trace as FunctionGraph's CTS trigger and EventGrid deliver it. CTS documents `code`, `request` and
+    `response` as strings (request and response JSON text, possibly empty); older samples show `code` as a number,
+    `resource_id` as an object, and `trace_status` where CTS now has `trace_rating`: each is accepted."""
+
     model_config = ConfigDict(extra="ignore")
 
     trace_name: str
     service_type: str | None = None
     resource_type: str | None = None
-    resource_id: str | None = None
-    trace_status: str | None = None
+    resource_id: Any = None
+    trace_rating: str | None = None  # normal, warning or incident
+    trace_status: str | None = None  # older samples' name for it
     trace_id: str | None = None
     code: int | None = None
     request: Any = None
@@ -131,55 +131,87 @@ class CtsTrace(BaseModel):
 
     def target(self) -> Target:
         name = self.trace_name
-        if (self.service_type or "").lower() != "workspace":
-            return Skip(reason=f"trace {name!r} is from service {self.service_type!r}, not Workspace")
-        if name.lower() not in CREATE_DESKTOP_TRACES:
-            return Skip(reason=f"trace {name!r} does not create desktops")
-        if self.trace_status and self.trace_status.lower() != "normal":
-            return Skip(reason=f"trace {name!r} has status {self.trace_status!r}: the creation failed")
+        if (self.service_type or "").lower() != SERVICE_TYPE.lower():
+            return Skip(reason=f"trace {name!r} is from service {self.service_type!r}, not {SERVICE_TYPE}")
+        trace = BY_NAME.get(name.lower())
+        if trace is None:
+            return Skip(reason=f"trace {name!r} neither creates nor re-images desktops")
+        rating = self.trace_rating or self.trace_status
+        if rating and rating.lower() != "normal":
+            return Skip(reason=f"trace {name!r} is rated {rating!r}: the operation failed")
         if self.code is not None and self.code >= 400:
-            return Skip(reason=f"trace {name!r} has code {self.code}: the creation failed")
+            return Skip(reason=f"trace {name!r} has code {self.code}: the operation failed")
+        kind = _request_type(self.request)
+        if trace.request_types is not None and kind is not None and kind not in trace.request_types:
+            return Skip(reason=f"trace {name!r} is of type {clip(kind)!r}, which changes no desktop's image")
 
         found: dict[str, list[str]] = {"desktop_id": [], "desktop_ids": [], "job_id": []}
         _collect(self.request, found)
         _collect(self.response, found)
-        job_ids = _unique([j.strip() for j in found["job_id"] if j.strip()])
-        # Where each field's content is undocumented (resource_id may name an order or the job), what is not a
-        # desktop id is passed over, and named in the log; only a trace with no desktop and no job is refused.
-        candidates = [
-            c.strip() for c in found["desktop_id"] + found["desktop_ids"] + (self.resource_id or "").split(",")
-        ]
-        ids = _unique([c.lower() for c in candidates if DESKTOP_ID.match(c)])
-        others = [c for c in candidates if c and not DESKTOP_ID.match(c) and c not in job_ids]
-        if not ids and not job_ids:
-            raise EventError(
-                f"CTS trace {name!r} (trace_id {self.trace_id!r}) names no desktop: expected desktop ids (UUIDs) in "
-                f"resource_id, request or response, or a job_id in the response; found {clip(repr(others[:3]))}"
-            )
+        jobs = _unique([j.strip() for j in found["job_id"] if j.strip()])
+        job_ids = tuple(j for j in jobs if JOB_ID.fullmatch(j))
+        # Where each field's content is undocumented (resource_id may name an order, the job or, for a pool's
+        # operations, the pool), what is not a desktop id is passed over and named in the log.
+        named = found["desktop_id"] + found["desktop_ids"]
+        if not trace.resource_is_pool:
+            named += _strings(self.resource_id)
+        candidates = [c.strip() for c in named]
+        ids = _unique([c.lower() for c in candidates if is_desktop_id(c)])
+        others = [c for c in candidates if c and not is_desktop_id(c) and c not in jobs]
+        others += [j for j in jobs if j not in job_ids]
         if others:
             log.info(
-                "values that are not desktop ids passed over", trace_name=name, values=[clip(o) for o in others[:5]]
+                "values that are not desktop or job ids passed over",
+                trace_name=name,
+                values=[clip(o) for o in others[:5]],
             )
+        if not ids and not job_ids:
+            # Nothing lost: the next sweep checks whatever the operation made. Failing would only make the
+            # platform retry an event that can never name more.
+            return Skip(
+                reason=f"trace {name!r} (trace_id {clip(str(self.trace_id))!r}) names no desktop and no job: expected "
+                "desktop ids (UUIDs) in resource_id, request or response, or a job_id in the response; the next "
+                "sweep checks the desktops it made"
+            )
+        log.info("trace accepted", trace_name=trace.name, effect=trace.effect, desktops=len(ids), jobs=len(job_ids))
         return Check(desktop_ids=ids, job_ids=job_ids)
 
 
+def _request_type(request: object) -> str | None:
+    """The `type` of an order's request (CreateOrderReq, CreateBatchChangeOrderRequestBody), when recorded."""
+    if isinstance(request, dict):
+        kind = request.get("type")
+        if isinstance(kind, str):
+            return kind.strip()
+    return None
+
+
+def _strings(node: object) -> list[str]:
+    """resource_id: a comma-separated string, or (older samples) an object or list holding strings."""
+    texts = [node] if isinstance(node, str) else [text for _, text in _leaves(node)]
+    return [piece for text in texts for piece in text.split(",")]
+
+
 def _collect(node: object, found: dict[str, list[str]]) -> None:
-    """Gather the values of keys named desktop_id, desktop_ids and job_id anywhere in `node`."""
-    stack, seen = [node], 0
-    while stack and seen < _WALK_NODES:
-        item = stack.pop()
+    """Gather the strings held under keys named desktop_id, desktop_ids and job_id anywhere in `node`."""
+    for key, text in _leaves(node):
+        if key in found:
+            found[key].append(text)
+
+
+def _leaves(node: object) -> Iterator[tuple[str | None, str]]:
+    """(key, text) for each string in `node`, in document order (a list passes its key on), a bounded number."""
+    queue: deque[tuple[str | None, object]] = deque([(None, node)])
+    seen = 0
+    while queue and seen < _WALK_NODES:
+        key, item = queue.popleft()
         seen += 1
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if key in found and isinstance(value, str):
-                    found[key].append(value)
-                elif key == "desktop_ids" and isinstance(value, list):
-                    found[key].extend(v for v in value if isinstance(v, str))
-                    stack.extend(v for v in value if isinstance(v, (dict, list)))
-                elif isinstance(value, (dict, list)):
-                    stack.append(value)
+        if isinstance(item, str):
+            yield key, item
+        elif isinstance(item, dict):
+            queue.extend((str(k), v) for k, v in item.items())
         elif isinstance(item, list):
-            stack.extend(item)
+            queue.extend((key, v) for v in item)
 
 
 class CtsEvent(BaseModel):

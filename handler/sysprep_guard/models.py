@@ -1,4 +1,8 @@
-"""Pydantic models of the API answers the function reads (only the fields it uses)."""
+"""Pydantic models of the API answers the function reads (only the fields it uses).
+
+Field names are those of the huaweicloudsdkworkspace / huaweicloudsdksmn 3.1.219 response models; the
+conformance test (tests/test_conformance.py) checks that each is one.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ class _Answer(BaseModel):
 
 
 class SysprepInfo(_Answer):
+    """DesktopSysprepInfo."""
+
     desktop_id: str
     sysprep_version: str | None = None
     support_hibernate: bool | None = None
@@ -36,17 +42,34 @@ class SysprepInfo(_Answer):
 
 
 class SysprepAnswer(_Answer):
+    """CheckSysprepInfoResponse."""
+
     sysprep_infos: list[SysprepInfo]
 
 
+# task_status values that name no task in progress. DesktopDetailInfo documents the others (scheduling,
+# block_device_mapping, networking, spawning, rebooting, rebuilding, ..., deleting); deleteFailed is an outcome.
+_IDLE_TASKS = frozenset({"", "null", "none", "deletefailed"})
+
+
 class Desktop(_Answer):
+    """SimpleDesktopInfo (ListDesktops) and DesktopDetailInfo (ListDesktopsDetail): the fields both share."""
+
     desktop_id: str
     computer_name: str | None = None
     user_name: str | None = None
     status: str | None = None
+    task_status: str | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Workspace is working on it (creating, rebuilding, rebooting, ...): its Sysprep may not be final."""
+        return (self.task_status or "").strip().lower() not in _IDLE_TASKS
 
 
 class DesktopPage(_Answer):
+    """ListDesktopsResponse and ListDesktopsDetailResponse."""
+
     total_count: int | None = Field(default=None, ge=0)
     desktops: list[Desktop]
 
@@ -58,19 +81,26 @@ class JobEntities(_Answer):
 
 
 class SubJob(_Answer):
+    """JobDetailInfo, one desktop's part of a job."""
+
     id: str | None = None
     status: str | None = None
     entities: JobEntities | None = None
+    error_code: str | None = None
     fail_reason: str | None = None
 
 
 class Job(_Answer):
+    """ShowJobResponse. Its status is WAITING, RUNNING, SUCCESS or FAILED."""
+
     id: str | None = None
     status: str | None = None
-    entities: JobEntities | None = None
     sub_jobs: list[SubJob] = []
+    job_error_code: str | None = None
     fail_reason: str | None = None
 
 
 class PublishAnswer(_Answer):
+    """PublishMessageResponse."""
+
     message_id: str

@@ -1,7 +1,7 @@
 """Notifications rendered from the report: one message per protocol, filterable attributes, split to SMN's limits.
 
 Each SMN message carries a `message_structure`: `default` and `email` a readable report, `sms` one short line,
-and `http`, `https` and `functionstage` a JSON document (docs/notification.schema.json). When all of it
+and `http`, `https`, `functionstage` and `functiongraph` a JSON document (docs/notification.schema.json). When all of it
 would pass 256 KB, the desktops are split into numbered parts; every part repeats the totals.
 """
 
@@ -14,12 +14,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from .report import Finding, Summary, Unchecked
-from .text import cut_utf8
+from .text import clip, cut_utf8
 
 SCHEMA_VERSION = "1.0"
 SUBJECT_MAX_BYTES = 512
 MESSAGE_MAX_BYTES = 256 * 1024  # of the whole message_structure
-JSON_PROTOCOLS = ("http", "https", "functionstage")
+JSON_PROTOCOLS = ("http", "https", "functionstage", "functiongraph")
+SMS_MAX_CHARS = 490
 _TITLES = 1024  # room in a part for its section titles, which entries' own costs leave out
 # Desktops left unchecked by one cause (a missing permission, the deadline) can be the whole fleet: past this many,
 # they are counted by reason, not listed, so that the notification stays a few messages, not hundreds.
@@ -67,7 +68,7 @@ def sms(summary: Summary) -> str:
         text += f", {len(summary.unchecked):,} unchecked"
     if summary.incomplete:
         text += ", run incomplete"
-    return text.translate(_SMS_FORBIDDEN) + "."
+    return clip(text.translate(_SMS_FORBIDDEN), SMS_MAX_CHARS - 1) + "."
 
 
 def _desktop_line(finding: Finding) -> str:

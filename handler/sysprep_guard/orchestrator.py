@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextvars
+import itertools
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -12,25 +13,26 @@ from typing import Any, TypeVar
 
 from .client import MIN_ATTEMPT_SECONDS
 from .errors import ApiError, DeliveryError
-from .events import Check, Invocation, Skip, Sweep
+from .events import Check, Invocation, Skip, Sweep, is_desktop_id
 from .logs import log
-from .models import Desktop, DesktopPage, Job, SysprepInfo
+from .models import Desktop, DesktopPage, SysprepInfo
 from .notification import render
+from .permissions import needed_by
 from .policy import judge
-from .report import DEADLINE, NOT_READY, Finding, PolicyView, Summary, Unchecked, fingerprint
+from .report import DEADLINE, NOT_FOUND, NOT_READY, Finding, PolicyView, Summary, Unchecked, fingerprint
 from .settings import Settings
 from .smn import Smn
 from .text import clip
 from .timing import Clock, Deadline
-from .workspace import SYSPREP_BATCH, Workspace
+from .workspace import DETAIL_IDS, SYSPREP_BATCH, Workspace
 
 PUBLISH_RESERVE_SECONDS = 10.0  # kept back from the Workspace calls to publish what is known
 RETURN_MARGIN_SECONDS = 2.0  # kept back from publishing for the handler to return before the platform's timeout
 JOB_POLL_FIRST, JOB_POLL_MAX = 2.0, 30.0
-_JOB_FAILED = {"FAIL", "FAILED", "ERROR", "CANCELLED", "CANCELED"}
-_JOB_DONE = {"SUCCESS", "PARTIAL_SUCCESS"} | _JOB_FAILED
-_BUILDING = {"BUILD", "BUILDING", "CREATING", "PROVISIONING"}
+# ShowJob's statuses are WAITING, RUNNING, SUCCESS and FAILED; a job (or sub-job) in any other is not done.
+JOB_SUCCESS, JOB_FAILED = "SUCCESS", "FAILED"
 T = TypeVar("T")
+A = TypeVar("A")
 # Reasons and errors come from answers; bounded, so that a notification part always has room for desktops.
 MAX_REASON_CHARS, MAX_ERROR_CHARS, MAX_ERRORS, MAX_FIELD_CHARS = 300, 600, 20, 120
 PAGES_AHEAD = 2  # list pages fetched ahead of the one being judged: enough to keep the sysprep calls fed
@@ -109,7 +111,7 @@ class _Run:
                     if any(desktop.desktop_id in seen for seen in recent):
                         continue
                     listed += 1
-                    if (desktop.status or "").upper() in _BUILDING:
+                    if desktop.busy:
                         self.unchecked(desktop.desktop_id, NOT_READY)
                     else:
                         yield desktop
@@ -130,7 +132,8 @@ class _Run:
         offset = step
         if count is not None:
             announced = count
-            for page in self._ahead(range(step, announced, step)):
+            for future in self._ahead(self.workspace.list_page, range(step, announced, step)):
+                page = future.result()
                 count = max(count, page.total_count or 0)
                 yield page
             offset = max(step, -(-announced // step) * step)  # past the pages the first count announced
@@ -143,28 +146,62 @@ class _Run:
             count = None if count is None else max(count, last.total_count or 0)
             yield last
 
-    def _ahead(self, offsets: range) -> Iterator[DesktopPage]:
-        """The pages at these offsets, in order, with up to PAGES_AHEAD more in flight."""
-        ahead: deque[Future[DesktopPage]] = deque()
+    def _ahead(self, fn: Callable[[A], T], args: Iterable[A]) -> Iterator[Future[T]]:
+        """fn(arg) for each arg, handed over in order, with up to PAGES_AHEAD more calls in flight."""
+        ahead: deque[Future[T]] = deque()
         try:
-            for offset in offsets:
-                ahead.append(self.submit(self.workspace.list_page, offset))
+            for arg in args:
+                ahead.append(self.submit(fn, arg))
                 if len(ahead) > PAGES_AHEAD:
-                    yield ahead.popleft().result()
+                    yield ahead.popleft()
             while ahead:
-                yield ahead.popleft().result()
+                yield ahead.popleft()
         finally:
             for future in ahead:
                 future.cancel()
 
     def event(self, target: Check) -> Iterator[Desktop]:
-        for desktop_id in target.desktop_ids:
-            yield Desktop(desktop_id=desktop_id)
+        """The desktops an event names, once the jobs it names are done, as Workspace reports them now."""
+        made: list[str] = []
+        waiting: set[str] = set()
         if target.job_ids:
-            yield from self.from_jobs(target.job_ids, target.desktop_ids)
+            made, unfinished = self.from_jobs(target.job_ids)
+            for desktop_id in unfinished:
+                self.unchecked(desktop_id, NOT_READY)
+            waiting.update(unfinished)
+        ids = [d for d in dict.fromkeys([*target.desktop_ids, *made]) if d not in waiting]
+        yield from self.current(ids)
 
-    def from_jobs(self, job_ids: tuple[str, ...], known: tuple[str, ...]) -> Iterator[Desktop]:
-        """Wait for the creation jobs to end (bounded), then hand over the desktops they made."""
+    def current(self, desktop_ids: list[str]) -> Iterator[Desktop]:
+        """These desktops' state (ListDesktopsDetail): one Workspace is still working on is not ready, one it does
+        not list is not found; neither is judged, so that a desktop being built or rebuilt never raises an alarm."""
+        batches = [desktop_ids[i : i + DETAIL_IDS] for i in range(0, len(desktop_ids), DETAIL_IDS)]
+        if not batches:
+            return
+        # The first call goes alone: dead credentials or a missing permission cost one rejected call, not a volley.
+        first = self.submit(self.workspace.desktops, batches[0])
+        futures = itertools.chain([first], self._ahead(self.workspace.desktops, batches[1:]))
+        for batch in batches:
+            if self.stopped is not None:  # checked before the next call is asked for
+                self.give_up([Desktop(desktop_id=d) for d in batch], self.stopped)
+                continue
+            try:
+                listed = {d.desktop_id.lower(): d for d in next(futures).result()}
+            except ApiError as exc:
+                self.failed_batch([Desktop(desktop_id=d) for d in batch], exc)
+                continue
+            for desktop_id in batch:
+                desktop = listed.get(desktop_id)
+                if desktop is None:
+                    self.unchecked(desktop_id, NOT_FOUND)
+                elif desktop.busy:
+                    self.unchecked(desktop_id, NOT_READY)
+                else:
+                    yield desktop.model_copy(update={"desktop_id": desktop_id})
+
+    def from_jobs(self, job_ids: tuple[str, ...]) -> tuple[list[str], list[str]]:
+        """Wait for the jobs to end (bounded); then the desktops they made or re-imaged, and those still unfinished.
+        Failed ones are logged, not judged."""
         settings, clock = self.services.settings, self.services.clock
         # The last poll must still find time for itself and for a sysprep check before the publishing reserve.
         last_poll = self.deadline.at - self.workspace.keep - 2 * MIN_ATTEMPT_SECONDS
@@ -179,50 +216,40 @@ class _Run:
                     pending.remove(job_id)
                     continue
                 seen[job_id] = job
-                if (job.status or "").upper() in _JOB_DONE:
+                if (job.status or "").upper() in (JOB_SUCCESS, JOB_FAILED):
                     pending.remove(job_id)
             left = wait_until - clock.now()
             if not pending or left <= 0:
                 break
             clock.sleep(min(delay, left))  # the last wait is cut short, so that the last poll is at the limit
             delay = min(delay * 2, JOB_POLL_MAX)
-        skip = set(known)
+        made: list[str] = []
+        unfinished: list[str] = []
         for job_id, job in seen.items():
-            for desktop, ready in self._job_desktops(job_id, job):
-                if desktop.desktop_id in skip:
-                    continue
-                skip.add(desktop.desktop_id)
-                if ready:
-                    yield desktop
+            nameless = 0
+            for sub in job.sub_jobs:
+                status = (sub.status or "").upper()
+                desktop_id = (
+                    sub.entities.desktop_id.strip().lower() if sub.entities and sub.entities.desktop_id else None
+                )
+                if status == JOB_FAILED:
+                    log.warning(
+                        "desktop operation failed; not judged",
+                        job_id=job_id,
+                        sub_job_id=sub.id,
+                        desktop_id=desktop_id,
+                        error_code=sub.error_code,
+                        fail_reason=sub.fail_reason,
+                    )
+                elif desktop_id is None or not is_desktop_id(desktop_id):
+                    nameless += 1
                 else:
-                    self.unchecked(desktop.desktop_id, NOT_READY)
-
-    def _job_desktops(self, job_id: str, job: Job) -> Iterator[tuple[Desktop, bool]]:
-        """The desktops a job made (ready) or is still making (not ready); failed ones are logged."""
-        nameless = 0
-        for sub in job.sub_jobs or [job]:  # a one-desktop job may carry its entities itself
-            status = (sub.status or "").upper()
-            entities = sub.entities
-            if status in _JOB_FAILED:
-                log.warning(
-                    "desktop creation failed; not judged",
-                    job_id=job_id,
-                    sub_job_id=sub.id,
-                    desktop_id=entities.desktop_id if entities else None,
-                    status=sub.status,
-                    fail_reason=sub.fail_reason,
-                )
-            elif entities and entities.desktop_id:
-                desktop = Desktop(
-                    desktop_id=entities.desktop_id.lower(),
-                    computer_name=entities.desktop_name,
-                    user_name=entities.user_name,
-                )
-                yield desktop, status == "SUCCESS"
-            else:
-                nameless += 1
-        if nameless:
-            self.fail(f"job {job_id}: {nameless} desktop(s) still being created have no id yet; not checked")
+                    (made if status == JOB_SUCCESS else unfinished).append(desktop_id)
+            if not job.sub_jobs and (job.status or "").upper() != JOB_FAILED:
+                self.fail(f"job {job_id} ({job.status}) names no desktop yet; its desktops were not checked")
+            if nameless:
+                self.fail(f"job {job_id}: {nameless} desktop(s) still being made have no id yet; not checked")
+        return made, unfinished
 
     # Judging ----------------------------------------------------------------------------------
 
@@ -256,11 +283,12 @@ class _Run:
     def failed_batch(self, batch: list[Desktop], exc: ApiError) -> None:
         stops = exc.refused or exc.out_of_time
         if not stops:
-            log.error("sysprep check failed for a batch", error=str(exc), desktops=len(batch))
+            log.error("a batch of desktops could not be checked", error=str(exc), desktops=len(batch))
         elif self.stopped is None:
             self.stopped = exc
             if exc.refused:
-                self.fail(f"stopped checking: {exc}. Check the agency's keys and its workspace permissions")
+                check = "the agency's keys" if exc.status == 401 else needed_by(exc.call)
+                self.fail(f"stopped checking: {exc}. Check {check}")
             else:
                 self.summary.incomplete = True
         self.give_up(batch, exc)
@@ -334,7 +362,7 @@ def _publish(services: Services, summary: Summary) -> None:
             hint = (
                 "the credentials were rejected: check the agency (or HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK)"
                 if exc.status == 401
-                else "check that the topic exists and that the agency may smn:topic:publish"
+                else f"check that the topic exists and {needed_by(exc.call)}"
             )
             raise DeliveryError(
                 f"findings not delivered to {topic}: {exc}. The invocation fails so that the platform retries it; "

@@ -8,7 +8,8 @@ from pydantic import BaseModel
 
 from .policy import Policy, format_version
 
-NOT_READY = "not_ready"  # still being provisioned when the wait ended: neither compliant nor not
+NOT_READY = "not_ready"  # Workspace was still creating or changing it (a task in progress): neither compliant nor not
+NOT_FOUND = "not_found"  # named by an event, but Workspace lists no such desktop (deleted, or never made)
 DEADLINE = "deadline"  # the invocation ran out of time before this desktop was checked
 
 

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from .endpoints import default_endpoint
 from .errors import ConfigError
 from .policy import Policy, Version, parse_version
 
@@ -111,8 +112,8 @@ class Settings(BaseModel):
     def _defaults(cls, data: dict[str, object]) -> dict[str, object]:
         region = data.get("region")
         if isinstance(region, str):
-            data.setdefault("workspace_endpoint", f"https://workspace.{region}.myhuaweicloud.com")
-            data.setdefault("smn_endpoint", f"https://smn.{region}.myhuaweicloud.com")
+            data.setdefault("workspace_endpoint", default_endpoint("workspace", region))
+            data.setdefault("smn_endpoint", default_endpoint("smn", region))
         for key in ("workspace_endpoint", "smn_endpoint"):
             if isinstance(data.get(key), str):
                 try:

@@ -1,0 +1,104 @@
+"""The cloud behind the sample events (events/*.json): their desktops and jobs, staged on an emulator.
+
+scripts/invoke runs a sample against it, and the tests run every sample through it, so each sample finds
+something: desktops made or re-imaged by the sample's job, some of them non-compliant under the local policy
+(Sysprep version >= 3.0.10, hibernation and route update supported).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .emulator import Emulator, Fleet, Sysprep
+
+LOCAL_POLICY = {"MIN_SYSPREP_VERSION": "3.0.10", "REQUIRE_HIBERNATE": "true", "REQUIRE_UPDATE_ROUTE": "true"}
+
+
+def desktop(n: int) -> str:
+    return f"3f2c1a4e-9b7d-4c2a-8e1f-0a1b2c3d4e{n:02d}"
+
+
+def job(n: int) -> str:
+    return f"8a2b4c6d-0e1f-4a3b-9c5d-7e9f0a1b2c{n:02d}"
+
+
+@dataclass(frozen=True)
+class Made:
+    """A desktop a sample's job makes: its name, user and the Sysprep it has once made."""
+
+    name: str
+    user: str
+    sysprep: Sysprep | None
+
+
+@dataclass(frozen=True)
+class SampleJob:
+    job_id: str
+    creates: dict[str, Made] = field(default_factory=dict)
+    rebuilds: dict[str, Sysprep] = field(default_factory=dict)  # desktop -> its Sysprep once re-imaged
+
+
+# Desktops that exist before any sample runs (the manual, resource-id and re-imaging samples name them).
+EXISTING = {
+    desktop(1): Made("fin-desk-01", "carol", Sysprep(version="3.1.2")),
+    desktop(2): Made("fin-desk-02", "dave", Sysprep(version="3.0.2")),
+    desktop(3): Made("ops-desk-03", "erin", Sysprep(version="3.0.10", hibernate=False)),
+    desktop(4): Made("fin-desk-04", "frank", Sysprep(version="3.0.12")),
+}
+JOBS = (
+    SampleJob(  # events/cts-create-desktops.json
+        job(1),
+        creates={
+            desktop(10): Made("eng-desk-10", "alice", Sysprep(version="3.1.2", update_route=False)),
+            desktop(11): Made("eng-desk-11", "bob", Sysprep(version="3.1.2")),
+        },
+    ),
+    SampleJob(  # events/cts-create-desktop-order.json
+        job(2),
+        creates={
+            desktop(20): Made("sales-desk-20", "grace", Sysprep(version="3.1.2")),
+            desktop(21): Made("sales-desk-21", "heidi", Sysprep(version="3.0.2")),
+        },
+    ),
+    SampleJob(job(3), creates={desktop(30): Made("hr-desk-30", "ivan", Sysprep(hibernate=False))}),  # createOrder
+    SampleJob(  # events/cts-create-desktop-pool.json
+        job(4),
+        creates={
+            desktop(40): Made("pool-lab-40", "pool", Sysprep(version="3.1.2")),
+            desktop(41): Made("pool-lab-41", "pool", Sysprep(version=None)),
+        },
+    ),
+    SampleJob(job(5), creates={desktop(42): Made("pool-lab-42", "pool", Sysprep())}),  # expandDesktopPool
+    SampleJob(  # events/cts-rebuild-desktops.json
+        job(6), rebuilds={desktop(1): Sysprep(version="3.0.8"), desktop(4): Sysprep(version="3.1.2")}
+    ),
+    SampleJob(job(7), rebuilds={desktop(2): Sysprep(version="3.1.2")}),  # events/cts-change-image-order.json
+    SampleJob(job(8), creates={desktop(12): Made("ops-desk-12", "judy", Sysprep(hibernate=False))}),  # eventgrid
+)
+
+
+def fleet(seeded: int = 40, seed: int = 1) -> Fleet:
+    """A seeded fleet, then every sample's desktops (those a job makes are there already, as they will be made)."""
+    fleet = Fleet.seeded(seeded, seed=seed)
+    made = {**EXISTING, **{d: m for sample in JOBS for d, m in sample.creates.items()}}
+    for desktop_id, m in made.items():
+        fleet.add(m.sysprep, desktop_id=desktop_id, computer_name=m.name, user_name=m.user)
+    return fleet
+
+
+def stage(emulator: Emulator, event: Any) -> list[str]:
+    """Script the jobs this event names, so that its desktops are being made (or re-imaged) until the job ends;
+    the ids of the jobs staged. The emulator's fleet must come from `fleet()`."""
+    text = json.dumps(event)
+    staged = []
+    for sample in JOBS:
+        if sample.job_id not in text:
+            continue
+        if sample.creates:
+            emulator.add_creation_job(sample.job_id, list(sample.creates), running=0)
+        else:
+            emulator.add_rebuild_job(sample.job_id, sample.rebuilds, running=0)
+        staged.append(sample.job_id)
+    return staged
