@@ -38,7 +38,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     except Exception:  # a bug: one line of our own (scrubbed like every other) before the platform's traceback
         log.error("unexpected error; the invocation fails", exc_info=True)
         raise
-    return summary.model_dump(mode="json")
+    return summary.returned()
 
 
 def _build(context: Any) -> Services:

@@ -33,6 +33,12 @@ def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text())
 
 
+def accounted(summary: dict[str, Any]) -> int:
+    """Desktops a summary accounts for, by its totals: compliant, non-compliant and unchecked."""
+    counts = summary["counts"]
+    return summary["compliant"] + counts["non_compliant"] + counts["unchecked"]
+
+
 def uuid_for(n: int) -> str:
     return f"00000000-0000-4000-8000-{n:012d}"
 

@@ -84,7 +84,8 @@ def test_an_html_gateway_page_becomes_a_readable_error(cloud, client) -> None:
     with pytest.raises(ApiError) as err:
         post(client)
     assert len(cloud.calls) == 4
-    assert "HTTP 502" in str(err.value) and "502 Bad Gateway" in str(err.value)
+    # Described, not copied: a body beyond the documented error fields could echo anything back.
+    assert str(err.value).endswith("HTTP 502: unexpected answer (text/plain, 50 bytes)")
 
 
 def test_a_200_that_is_not_json_is_an_error_not_an_empty_success(cloud, client) -> None:
@@ -226,7 +227,7 @@ def test_a_trickling_answer_is_cut_off_before_the_deadline(monkeypatch) -> None:
     client.begin(Credentials(FAKE_AK, FAKE_SK, FAKE_TOKEN), Deadline.after(clock, 0.9))
     started = time.monotonic()
     try:
-        with pytest.raises(ApiError, match="too slow"):
+        with pytest.raises(ApiError, match="no complete answer in time"):
             client.call("trickle", "GET", f"http://127.0.0.1:{server.getsockname()[1]}", "/v2/p/desktops")
         assert time.monotonic() - started < 0.9
     finally:

@@ -269,8 +269,10 @@ def test_the_answers_the_function_reads_are_official_fields() -> None:
         (models.Job, workspace_models.ShowJobResponse),
         (models.PublishAnswer, smn_models.PublishMessageResponse),
     ]
+    ours_only = {"rejected"}  # DesktopPage's count of rows it left out: computed, never read from an answer
     for ours, official in pairs:
-        assert set(ours.model_fields) <= set(official.attribute_map.values()), (ours.__name__, official.__name__)
+        fields = set(ours.model_fields) - ours_only
+        assert fields <= set(official.attribute_map.values()), (ours.__name__, official.__name__)
 
 
 def test_a_renamed_field_is_caught() -> None:

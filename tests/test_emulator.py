@@ -549,7 +549,7 @@ def _call(kind: str, emu: Emulator, client: SignedClient) -> Any:
     [
         ("list", Fault.throttled(), 429, "APIG.0308", "The throttling threshold has been reached"),
         ("sysprep", Fault.server_error(), 500, "WKS.0500", "Internal server error"),
-        ("job", Fault.bad_gateway(), 502, None, "unexpected answer: '<html> <head><title>502 Bad Gateway"),
+        ("job", Fault.bad_gateway(), 502, None, "unexpected answer (text/html, 150 bytes)"),
         ("publish", Fault.unavailable(), 503, "APIG.0201", "Backend unavailable"),
         ("list", Fault.not_json(), 200, None, "answer is not JSON"),
         ("sysprep", Fault.wrong_shape(), None, None, "does not match the documented shape"),

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from tests import conftest
 from tests.conftest import load_event
 
 import index
@@ -69,7 +70,7 @@ def run(emu: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
 
 
 def accounted(summary: dict[str, Any]) -> int:
-    return summary["compliant"] + len(summary["non_compliant"]) + len(summary["unchecked"]) + (summary["unlisted"] or 0)
+    return conftest.accounted(summary) + (summary["unlisted"] or 0)
 
 
 def notified(emu: Emulator, summary: dict[str, Any]) -> None:
@@ -98,7 +99,7 @@ def test_passing_faults_are_retried_and_nothing_is_lost(run: Run, emu: Emulator,
     ("fault", "reason"),
     [
         (Fault.throttled(), "APIG.0308: The throttling threshold has been reached"),
-        (Fault.bad_gateway(), "HTTP 502: unexpected answer: '<html> <head><title>502 Bad Gateway"),
+        (Fault.bad_gateway(), "HTTP 502: unexpected answer (text/html, 150 bytes)"),
         (Fault.dropped(), "error: connection failed"),
     ],
 )
@@ -208,5 +209,5 @@ def test_a_hanging_answer_cannot_take_the_function_past_its_deadline(
     assert time.monotonic() - started < 3
     assert accounted(summary) == FLEET and summary["checked"] == 0
     reasons = {u["reason"] for u in summary["unchecked"]} - {"not_ready"}
-    assert reasons <= {"deadline", "error: no answer in time (ReadTimeout)"}
+    assert reasons <= {"deadline", "error: no answer in time (ReadTimeout)", "error: no complete answer in time"}
     notified(emu, summary)

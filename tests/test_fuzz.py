@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from conftest import EVENTS
 from sysprep_guard.errors import EventError
-from sysprep_guard.events import DESKTOP_ID, Check, Invocation, parse_event
+from sysprep_guard.events import Check, Invocation, parse_event
+from sysprep_guard.models import is_desktop_id
 
 SAMPLES = [json.loads(p.read_text()) for p in sorted(EVENTS.glob("*.json"))]
 KEYS = st.sampled_from(
@@ -72,7 +73,7 @@ def parse_or_event_error(raw: Any) -> Invocation | None:
         return None
     target = invocation.target
     if isinstance(target, Check):  # whatever was accepted is safe to send to the API
-        assert all(DESKTOP_ID.match(d) for d in target.desktop_ids)
+        assert all(is_desktop_id(d) for d in target.desktop_ids)
         assert target.desktop_ids or target.job_ids
     return invocation
 

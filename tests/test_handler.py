@@ -298,7 +298,7 @@ def test_an_unexpected_error_is_logged_as_one_scrubbed_line_and_fails_the_invoca
     def broken(*args: Any) -> None:
         raise RuntimeError(f"bug while holding {FAKE_SK}")
 
-    monkeypatch.setattr("sysprep_guard.orchestrator.judge", broken)
+    monkeypatch.setattr("sysprep_guard.judging.judge", broken)
     with pytest.raises(RuntimeError):
         invoke({"desktop_ids": [uuid_for(1)]})
     (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "unexpected" in x]

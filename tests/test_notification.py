@@ -17,12 +17,13 @@ from sysprep_guard.notification import (
     MESSAGE_MAX_BYTES,
     SUBJECT_MAX_BYTES,
     Notification,
+    Part,
     attributes,
     render,
     subject,
 )
 from sysprep_guard.policy import Policy
-from sysprep_guard.report import Finding, PolicyView, Summary, Unchecked, fingerprint
+from sysprep_guard.report import Finding, PolicyView, Summary, fingerprint
 from sysprep_guard.text import cut_utf8
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -50,7 +51,10 @@ def make_summary(findings: int, unchecked: int, **extra: object) -> Summary:
         dry_run=False,
         checked=2355 - unchecked,
         compliant=2355 - unchecked - findings,
-        non_compliant=[
+        **extra,
+    )
+    for n in range(findings):
+        summary.add_finding(
             Finding(
                 desktop_id=desktop(n),
                 reasons=REASONS[n % len(REASONS)],
@@ -58,14 +62,10 @@ def make_summary(findings: int, unchecked: int, **extra: object) -> Summary:
                 computer_name=f"fin-desk-{n:03d}" if n % 2 == 0 else None,
                 user_name=f"user{n:03d}" if n % 2 == 0 else None,
             )
-            for n in range(findings)
-        ],
-        unchecked=[
-            Unchecked(desktop_id=desktop(10_000 + n), reason="not_ready" if n % 2 else "APIG.0308: throttled")
-            for n in range(unchecked)
-        ],
-        **extra,
-    )
+        )
+    for n in range(unchecked):
+        summary.add_unchecked(desktop(10_000 + n), "not_ready" if n % 2 else "APIG.0308: throttled")
+    summary.finish()
     summary.fingerprint = fingerprint(summary)
     return summary
 
@@ -174,10 +174,13 @@ def test_sms_is_one_short_line_without_the_characters_sms_refuses() -> None:
 
 def test_attributes_let_subscribers_filter_and_follow_smns_value_rules() -> None:
     summary = make_summary(5, 1, incomplete=True)
-    assert attributes(summary) == [
+    assert attributes(summary, Part(number=2, of=3)) == [
         {"name": "severity", "type": "STRING", "value": "non_compliant"},
         {"name": "trigger", "type": "STRING", "value": "timer"},
         {"name": "region", "type": "STRING", "value": "ap_southeast_1"},
+        # Copies of one part (a publish retried after a timeout) carry the same pair: subscribers can drop them.
+        {"name": "fingerprint", "type": "STRING", "value": summary.fingerprint},
+        {"name": "part", "type": "STRING", "value": "2_of_3"},
         {
             "name": "reasons",
             "type": "STRING_ARRAY",
@@ -193,6 +196,7 @@ def test_attributes_let_subscribers_filter_and_follow_smns_value_rules() -> None
         },
     ]
     assert attributes(make_summary(0, 2))[0]["value"] == "unchecked"
+    assert [n.attributes[4]["value"] for n in rendered("split")] == ["1_of_4", "2_of_4", "3_of_4", "4_of_4"]
 
 
 def test_the_policy_is_named_in_every_protocol_for_people() -> None:

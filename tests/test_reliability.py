@@ -8,14 +8,10 @@ from typing import Any
 import pytest
 import responses
 
-from conftest import PROJECT, WORKSPACE, Fleet, load_event
+from conftest import PROJECT, WORKSPACE, Fleet, accounted, load_event
 from sysprep_guard.errors import DeliveryError
 
 SYSPREP = f"{WORKSPACE}/v2/{PROJECT}/sysprep"
-
-
-def accounted(summary: dict[str, Any]) -> int:
-    return summary["compliant"] + len(summary["non_compliant"]) + len(summary["unchecked"])
 
 
 def test_a_missing_permission_costs_one_refused_call_and_every_desktop_is_reported(invoke, cloud, fleet: Fleet) -> None:
@@ -36,6 +32,21 @@ def test_a_missing_permission_costs_one_refused_call_and_every_desktop_is_report
     }
     assert "agency" in summary["errors"][0]
     assert summary["published"]  # the operator hears of it
+
+
+def test_a_fleet_wide_refusal_keeps_the_summary_small(invoke, cloud, fleet: Fleet) -> None:
+    """100,000 desktops left unchecked: the summary lists the 1,000 smallest ids and counts the rest by reason,
+    so that what the handler returns stays far below FunctionGraph's 6 MB."""
+    ids = fleet.add(100_000)
+    cloud.remove(responses.POST, SYSPREP)
+    cloud.add(responses.POST, SYSPREP, status=403, json={"error_code": "WKS.0403", "error_msg": "denied"})
+    summary = invoke(load_event("timer.json"))
+    assert summary["counts"]["unchecked"] == 100_000 and summary["counts"]["unchecked_by_reason"] == {
+        "WKS.0403": 100_000
+    }
+    assert [u["desktop_id"] for u in summary["unchecked"]] == sorted(ids)[:1000]
+    assert len(json.dumps(summary)) < 300_000
+    assert len(fleet.published) <= 5  # a few messages, listing 1,000 and counting the rest
 
 
 def test_a_batch_that_keeps_failing_is_unchecked_and_the_others_are_judged(invoke, cloud, fleet: Fleet) -> None:

@@ -78,7 +78,22 @@ def test_several_problems_are_reported_together() -> None:
     assert "DRY_RUN" in str(err.value) and "REQUIRE_HIBERNATE" in str(err.value)
 
 
-def test_a_password_in_an_endpoint_is_not_repeated_in_the_error() -> None:
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://admin:hunter2@workspace.example.com",
+        "https://admin:hun/ter2@workspace.example.com",
+        "http://a:hunter2@x@127.0.0.1",
+    ],
+)
+def test_a_password_in_an_endpoint_is_not_repeated_in_the_error(endpoint: str) -> None:
     with pytest.raises(ConfigError) as err:
-        settings(WORKSPACE_ENDPOINT="https://admin:hunter2@workspace.example.com")
-    assert "hunter2" not in str(err.value) and "//***@workspace.example.com" in str(err.value)
+        settings(WORKSPACE_ENDPOINT=endpoint)
+    assert "hunter2" not in str(err.value) and "hun" not in str(err.value) and "admin" not in str(err.value)
+    assert "credentials in the URL are not accepted" in str(err.value)
+
+
+@pytest.mark.parametrize("endpoint", ["https://work space.example.com", "https://wörk.example.com", "https://a..b.com"])
+def test_a_host_that_is_no_dns_name_fails_configuration(endpoint: str) -> None:
+    with pytest.raises(ConfigError, match="not a DNS name"):
+        settings(WORKSPACE_ENDPOINT=endpoint)

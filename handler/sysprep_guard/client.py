@@ -8,25 +8,27 @@ import math
 import os
 import random
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-import requests.adapters
 import requests.utils
 import urllib3.exceptions
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
 
 from .errors import ApiError, CredentialsError
-from .logs import log, redact, register_secret
+from .logs import log, register_secret
 from .permissions import ACTIONS
+from .text import clip
 from .timing import Clock, Deadline
+from .transport import BoundedAdapter, bounded
 
 MAX_ANSWER_BYTES = 8 * 1024 * 1024  # no documented answer comes near this; a larger one is refused unread
 CONNECT_TIMEOUT, READ_TIMEOUT = 3.05, 30.0  # seconds, when the deadline is further away
+CALL_TIMEOUT = 60.0  # a whole call, connect to last byte, when the deadline is further away
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ class SignedClient:
         # (about 1 ms of CPU a call), and a ~/.netrc can never put its credentials in place of the signature.
         self.session.trust_env = False
         self._environment: dict[str, dict[str, Any]] = {}
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max_concurrency)
+        adapter = BoundedAdapter(pool_connections=4, pool_maxsize=max_concurrency)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.throttle = Throttle(max_concurrency)
@@ -184,14 +186,7 @@ class SignedClient:
         left untouched (for what must still happen after it, such as publishing)."""
         retry = 0
         while True:
-            if self.rejected is not None:
-                # The gateway locks a key after 5 bad signatures in a row: one rejection is enough to stop.
-                raise ApiError(
-                    call,
-                    f"not attempted: these credentials were just rejected ({self.rejected.short})",
-                    status=self.rejected.status,
-                    code=self.rejected.code,
-                )
+            self._refuse_if_rejected(call)
             budget = self._budget(keep)
             if budget < MIN_ATTEMPT_SECONDS:
                 raise ApiError(call, "not attempted: the invocation's deadline is too close", out_of_time=True)
@@ -199,6 +194,7 @@ class SignedClient:
                 raise ApiError(call, "not attempted: no call slot before the deadline", out_of_time=True)
             throttled = False
             try:
+                self._refuse_if_rejected(call)  # again: another call may have been refused while this one waited
                 return self._attempt(call, method, endpoint, path, query, body, self._budget(keep))
             except ApiError as exc:
                 throttled = exc.throttled
@@ -214,6 +210,17 @@ class SignedClient:
             finally:
                 self.throttle.release(throttled)
             self.clock.sleep(pause)
+
+    def _refuse_if_rejected(self, call: str) -> None:
+        """The gateway locks a key after 5 bad signatures in a row: one rejection is enough to stop."""
+        rejected = self.rejected
+        if rejected is not None:
+            raise ApiError(
+                call,
+                f"not attempted: these credentials were just rejected ({rejected.short})",
+                status=rejected.status,
+                code=rejected.code,
+            )
 
     def _settings_for(self, endpoint: str) -> dict[str, Any]:
         """The proxies and CA bundle the environment sets for this endpoint (TLS verification stays on)."""
@@ -239,34 +246,36 @@ class SignedClient:
         budget: float,
     ) -> Any:
         url, headers, data = self.sign(method, endpoint, path, query=query, body=body)
-        # A read timeout bounds each socket read, not the whole answer. Connecting and the headers take at most
-        # two thirds; _read_capped stops once a read ends after `ends` with more to come, one read past it at worst.
-        connect, read = min(CONNECT_TIMEOUT, budget / 3), min(READ_TIMEOUT, budget / 3)
-        ends = self.clock.now() + budget / 3
-        try:
-            with self.session.request(
-                method,
-                url,
-                headers=headers,
-                data=data,
-                timeout=(connect, read),
-                stream=True,
-                allow_redirects=False,
-                **self._settings_for(endpoint),
-            ) as answer:
-                raw = _read_capped(answer, call, lambda: self.clock.now() > ends)
-        except requests.Timeout as exc:
-            raise ApiError(call, f"no answer in time ({type(exc).__name__})", retryable=True) from None
-        except requests.RequestException as exc:
-            raise ApiError(call, f"connection failed ({type(exc).__name__})", retryable=True) from None
+        # A third of the time left for the whole call, so that a retry still fits: connect, status line, headers
+        # and body together (transport.bounded), each connect and socket read bounded too.
+        whole = min(CALL_TIMEOUT, budget / 3)
+        with bounded(whole) as watch:
+            try:
+                with self.session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    data=data,
+                    timeout=(min(CONNECT_TIMEOUT, whole), min(READ_TIMEOUT, whole)),
+                    stream=True,
+                    allow_redirects=False,
+                    **self._settings_for(endpoint),
+                ) as answer:
+                    raw = _read_capped(answer, call)
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+                if watch.expired:
+                    raise ApiError(call, "no complete answer in time", retryable=True) from None
+                if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError)):
+                    raise ApiError(call, f"no answer in time ({type(exc).__name__})", retryable=True) from None
+                raise ApiError(call, f"connection failed ({type(exc).__name__})", retryable=True) from None
         request_id = answer.headers.get("X-Request-Id")
         if answer.status_code >= 300:
-            raise _error(call, answer.status_code, raw, request_id)
+            raise _error(call, answer, raw, request_id)
         try:
             return json.loads(raw) if raw else None
         except (ValueError, RecursionError):
             raise ApiError(
-                call, "answer is not JSON: " + _snippet(raw), status=answer.status_code, request_id=request_id
+                call, "answer is not JSON " + _described(answer, raw), status=answer.status_code, request_id=request_id
             ) from None
 
     def sign(
@@ -302,53 +311,48 @@ class SignedClient:
         return f"{parts.scheme}://{parts.netloc}{signed.uri}", dict(signed.header_params), data
 
 
-def _read_capped(answer: requests.Response, call: str, late: Callable[[], bool]) -> bytes:
-    """The body, read one socket read at a time: a buffered read would wait for a whole chunk however slowly it
-    trickles in, so the clock is checked after every read, and reading stops once it is late with more to come."""
+def _read_capped(answer: requests.Response, call: str) -> bytes:
+    """The body, refused past MAX_ANSWER_BYTES (read one socket read at a time, so the cap holds as it arrives)."""
     length = answer.headers.get("Content-Length", "")
     if length.isdigit() and int(length) > MAX_ANSWER_BYTES:
         raise ApiError(call, f"answer of {int(length):,} bytes, over {MAX_ANSWER_BYTES:,}: refused unread")
     raw, chunks, size = answer.raw, [], 0
-    try:
-        while chunk := raw.read1(16 * 1024, decode_content=True):
-            size += len(chunk)
-            if size > MAX_ANSWER_BYTES:
-                raise ApiError(
-                    call, f"answer larger than {MAX_ANSWER_BYTES:,} bytes: refused", status=answer.status_code
-                )
-            chunks.append(chunk)
-            if late() and raw.length_remaining != 0:  # 0: all that Content-Length announced is here
-                raise ApiError(call, "the answer was too slow to arrive in time", retryable=True)
-    except urllib3.exceptions.ReadTimeoutError:
-        raise ApiError(call, "no answer in time (ReadTimeout)", retryable=True) from None
-    except urllib3.exceptions.HTTPError as exc:
-        raise ApiError(call, f"connection failed ({type(exc).__name__})", retryable=True) from None
+    while chunk := raw.read1(16 * 1024, decode_content=True):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise ApiError(call, f"answer larger than {MAX_ANSWER_BYTES:,} bytes: refused", status=answer.status_code)
+        chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _snippet(raw: bytes, limit: int = 120) -> str:
-    # Scrubbed before it is cut: a secret the cut went through would no longer be recognised.
-    text = " ".join(redact(raw.decode("utf-8", "replace")).split())
-    return repr(text[:limit] + ("..." if len(text) > limit else ""))
+def _described(answer: requests.Response, raw: bytes) -> str:
+    """An answer that is not the documented JSON, described without copying it: it could echo anything back."""
+    kind = (answer.headers.get("Content-Type") or "no content type").split(";")[0].strip()
+    return f"({clip(kind, 40)}, {len(raw):,} bytes)"
 
 
-def _error(call: str, status: int, raw: bytes, request_id: str | None) -> ApiError:
-    """Parse the three error shapes: Workspace {error_code, error_msg}, gateway APIG.*, SMN {code, message}."""
+def _text(value: object) -> str | None:
+    return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value) else None
+
+
+def _error(call: str, answer: requests.Response, raw: bytes, request_id: str | None) -> ApiError:
+    """The documented error fields of the three shapes (Workspace {error_code, error_msg}, gateway APIG.*, SMN
+    {code, message}), and nothing else of the body."""
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):
         body = None
-    code, message = None, None
+    code = message = None
     if isinstance(body, dict):
-        code = body.get("error_code") or body.get("code")
-        message = body.get("error_msg") or body.get("message") or body.get("error_detail")
-        request_id = request_id or body.get("request_id")
-    code = str(code) if code else None
+        code = _text(body.get("error_code")) or _text(body.get("code"))
+        message = _text(body.get("error_msg")) or _text(body.get("message")) or _text(body.get("error_detail"))
+        request_id = request_id or _text(body.get("request_id"))
+    status = answer.status_code
     return ApiError(
         call,
-        str(message) if message else "unexpected answer: " + _snippet(raw),
+        message or "unexpected answer " + _described(answer, raw),
         status=status,
         code=code,
-        request_id=str(request_id) if request_id else None,
+        request_id=request_id,
         retryable=status in _RETRY_STATUS or code == THROTTLED,
     )

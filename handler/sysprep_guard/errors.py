@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from .logs import redact
+from .text import clip
+
+MAX_MESSAGE_CHARS = 500  # of a message from an answer: an error_msg can be megabytes
 
 
 class GuardError(Exception):
@@ -48,9 +51,10 @@ class ApiError(GuardError):
         self.call = call
         self.status = status
         # An error body could echo a header back: whatever came from it is scrubbed.
-        self.code = code = redact(code) if code else code
-        self.message = message = redact(message)
-        self.request_id = request_id = redact(request_id) if request_id else request_id
+        # Scrubbed before cut: a secret the cut went through would no longer be recognised.
+        self.code = code = clip(redact(code), 64) if code else code
+        self.message = message = clip(redact(message), MAX_MESSAGE_CHARS)
+        self.request_id = request_id = clip(redact(request_id), 64) if request_id else request_id
         self.retryable = retryable  # throttled, 5xx, or no answer: another try may succeed
         self.out_of_time = out_of_time  # not attempted (or abandoned) for lack of time before the deadline
         parts = [f"{call} failed"]

@@ -22,16 +22,16 @@ from pydantic import (
 
 from .errors import EventError
 from .logs import log
+from .models import is_desktop_id
 from .text import clip
 from .traces import BY_NAME, SERVICE_TYPE
 
-# A Workspace desktop id (a UUID), matched whole: "$" would let a trailing newline through.
-DESKTOP_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # ShowJob's job_id: 1 to 255 characters (its definition); ids are hex or UUIDs, so nothing that could change the
 # path it is put in (a slash, a dot, a query) is accepted.
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,254}")
 
 MAX_MANUAL_IDS = 10_000
+MAX_TRACE_JOBS = 50  # jobs followed from one trace; a batch order makes a few, never thousands
 _WALK_NODES = 10_000  # bound on how much of a trace's request/response is searched for ids
 
 
@@ -44,6 +44,7 @@ class Check(BaseModel):
     kind: Literal["check"] = "check"
     desktop_ids: tuple[str, ...] = ()
     job_ids: tuple[str, ...] = ()
+    jobs_not_followed: int = 0  # job ids beyond MAX_TRACE_JOBS: reported, not polled
 
 
 class Skip(BaseModel):
@@ -57,10 +58,6 @@ Target = Sweep | Check | Skip
 class Invocation(BaseModel):
     trigger: Literal["timer", "cts", "eventgrid", "manual"]
     target: Target
-
-
-def is_desktop_id(value: str) -> bool:
-    return DESKTOP_ID.fullmatch(value) is not None
 
 
 def _desktop_id(value: str, where: str) -> str:
@@ -77,12 +74,25 @@ def _unique(values: list[str]) -> tuple[str, ...]:
 
 
 class TimerEvent(BaseModel):
+    """Only trigger_type is read: the rest may take any shape (the console's test events vary)."""
+
     model_config = ConfigDict(extra="ignore")
 
     trigger_type: Literal["TIMER"]
-    time: str | None = None
-    trigger_name: str | None = None
-    user_event: str | None = None
+    time: Any = None
+    trigger_name: Any = None
+    user_event: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_desktops(cls, data: object) -> object:
+        if isinstance(data, dict) and ("desktop_ids" in data or "sweep" in data):
+            # It would sweep everything while its sender meant some desktops: say so instead.
+            raise ValueError(
+                "a TIMER event sweeps the whole project and names no desktops; to check some, send a manual "
+                'event {"desktop_ids": [...]} without trigger_type'
+            )
+        return data
 
     def target(self) -> Target:
         return Sweep()
@@ -174,7 +184,11 @@ class CtsTrace(BaseModel):
                 "sweep checks the desktops it made"
             )
         log.info("trace accepted", trace_name=trace.name, effect=trace.effect, desktops=len(ids), jobs=len(job_ids))
-        return Check(desktop_ids=ids, job_ids=job_ids)
+        return Check(
+            desktop_ids=ids,
+            job_ids=job_ids[:MAX_TRACE_JOBS],
+            jobs_not_followed=max(0, len(job_ids) - MAX_TRACE_JOBS),
+        )
 
 
 def _request_type(request: object) -> str | None:

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _secrets: tuple[str, ...] = ()  # longest first, so that a secret containing another is masked whole
@@ -19,18 +20,31 @@ _lock = threading.Lock()
 _PATTERNS = (
     re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)[^\"',}\n]+"),
     re.compile(r"(?i)(x-security-token[\"']?\s*[:=]\s*[\"']?)[^\"',}\n]+"),
-    re.compile(r"(SDK-HMAC-SHA256\s+)[^\"'\n]+"),
+    re.compile(r"()SDK-HMAC-SHA256\s+[^\"'\n]+"),  # the whole header value, its scheme too
     re.compile(r"(?i)(Signature=)[0-9a-f]+"),
 )
 REDACTED = "[redacted]"
 
 
+MAX_FIELD_CHARS = 1000  # of any one text in a log line: an answer's error message can be megabytes
+
+
+def _forms(secret: str) -> set[str]:
+    """The secret as an answer could echo it back: raw, URL-encoded, JSON-escaped (with or without escaped
+    slashes), and each line of it wrapped at 64 or 76 columns."""
+    escaped = json.dumps(secret)[1:-1]
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), escaped, escaped.replace("/", "\\/")}
+    for width in (64, 76):
+        forms.update(secret[i : i + width] for i in range(0, len(secret), width) if len(secret) > width)
+    return {form for form in forms if len(form) >= 8 or form == secret}
+
+
 def register_secret(value: str | None) -> None:
-    """Remember a credential so that it is masked wherever it would be logged."""
+    """Remember a credential so that it is masked wherever it would be logged, in any form it could take."""
     global _secrets
     if value and len(value) >= 4 and value not in _secrets:
         with _lock:  # sorted once here, not on every line logged
-            _secrets = tuple(sorted({*_secrets, value}, key=len, reverse=True))
+            _secrets = tuple(sorted({*_secrets, *_forms(value)}, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
@@ -46,6 +60,14 @@ def bind_request_id(request_id: str | None) -> None:
     _request_id.set(request_id)
 
 
+def _bounded(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+        return value[: MAX_FIELD_CHARS - 3] + "..."
+    if isinstance(value, (list, tuple)):
+        return [_bounded(v) for v in value[:20]]
+    return value
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -56,7 +78,8 @@ class _JsonFormatter(logging.Formatter):
         }
         fields = getattr(record, "fields", None)
         if fields:
-            entry.update(fields)
+            entry.update({key: _bounded(value) for key, value in fields.items()})
+        entry["message"] = _bounded(entry["message"])
         if record.exc_info and record.exc_info[1] is not None:
             entry["error"] = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
         return redact(json.dumps(entry, default=str, ensure_ascii=False))

@@ -6,13 +6,21 @@ conformance test (tests/test_conformance.py) checks that each is one.
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ApiError
 
 M = TypeVar("M", bound=BaseModel)
+
+# A Workspace desktop id (a UUID), matched whole: "$" would let a trailing newline through.
+DESKTOP_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def is_desktop_id(value: object) -> bool:
+    return isinstance(value, str) and DESKTOP_ID.fullmatch(value) is not None
 
 
 def parse_answer(model: type[M], call: str, body: Any) -> M:
@@ -40,11 +48,28 @@ class SysprepInfo(_Answer):
     support_hibernate: bool | None = None
     support_update_route: bool | None = None
 
+    @field_validator("sysprep_version", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> object:
+        return value if isinstance(value, str) else None  # no string: no version
+
+    @field_validator("support_hibernate", "support_update_route", mode="before")
+    @classmethod
+    def _flag(cls, value: object) -> object:
+        return value if isinstance(value, bool) else None  # only a JSON true is evidence of support
+
 
 class SysprepAnswer(_Answer):
-    """CheckSysprepInfoResponse."""
+    """CheckSysprepInfoResponse. Entries that are not objects with a string desktop_id are left out."""
 
     sysprep_infos: list[SysprepInfo]
+
+    @field_validator("sysprep_infos", mode="before")
+    @classmethod
+    def _entries(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [e for e in value if isinstance(e, dict) and isinstance(e.get("desktop_id"), str)]
+        return value
 
 
 # task_status values that name no task in progress. DesktopDetailInfo documents the others (scheduling,
@@ -67,11 +92,34 @@ class Desktop(_Answer):
         return (self.task_status or "").strip().lower() not in _IDLE_TASKS
 
 
+_DESKTOP_FIELDS = tuple(Desktop.model_fields)
+
+
 class DesktopPage(_Answer):
-    """ListDesktopsResponse and ListDesktopsDetailResponse."""
+    """ListDesktopsResponse and ListDesktopsDetailResponse. A row without a valid desktop id is left out and
+    counted in `rejected`; a field of the wrong type is dropped, not the row."""
 
     total_count: int | None = Field(default=None, ge=0)
     desktops: list[Desktop]
+    rejected: int = 0
+
+    @field_validator("total_count", mode="before")
+    @classmethod
+    def _count(cls, value: object) -> object:
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rows(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("desktops"), list):
+            rows, rejected = [], 0
+            for row in data["desktops"]:
+                if isinstance(row, dict) and is_desktop_id(row.get("desktop_id")):
+                    rows.append({k: row[k] for k in _DESKTOP_FIELDS if isinstance(row.get(k), str)})
+                else:
+                    rejected += 1
+            return {"total_count": data.get("total_count"), "desktops": rows, "rejected": rejected}
+        return data
 
 
 class JobEntities(_Answer):
@@ -101,6 +149,6 @@ class Job(_Answer):
 
 
 class PublishAnswer(_Answer):
-    """PublishMessageResponse."""
+    """PublishMessageResponse. A 2xx means SMN took the message, message_id or not."""
 
-    message_id: str
+    message_id: str | None = None

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from .report import Finding, Summary, Unchecked
+from .report import MAX_LISTED, Finding, Summary, Unchecked
 from .text import clip, cut_utf8
 
 SCHEMA_VERSION = "1.0"
@@ -22,9 +22,6 @@ MESSAGE_MAX_BYTES = 256 * 1024  # of the whole message_structure
 JSON_PROTOCOLS = ("http", "https", "functionstage", "functiongraph")
 SMS_MAX_CHARS = 490
 _TITLES = 1024  # room in a part for its section titles, which entries' own costs leave out
-# Desktops left unchecked by one cause (a missing permission, the deadline) can be the whole fleet: past this many,
-# they are counted by reason, not listed, so that the notification stays a few messages, not hundreds.
-MAX_UNCHECKED_LISTED = 1000
 _SMS_FORBIDDEN = str.maketrans({"[": "(", "]": ")", "【": "(", "】": ")"})  # SMN refuses these in an SMS
 
 
@@ -51,9 +48,9 @@ WHOLE = Part()
 
 
 def subject(summary: Summary, part: Part = WHOLE) -> str:
-    text = f"Sysprep: {len(summary.non_compliant):,} of {summary.total:,} desktops non-compliant"
-    if summary.unchecked:
-        text += f", {len(summary.unchecked):,} unchecked"
+    text = f"Sysprep: {summary.counts.non_compliant:,} of {summary.total:,} desktops non-compliant"
+    if summary.counts.unchecked:
+        text += f", {summary.counts.unchecked:,} unchecked"
     if summary.incomplete:
         text += ", incomplete"
     tail = f" ({summary.region})" + (f" part {part.number}/{part.of}" if part.of > 1 else "")
@@ -63,9 +60,9 @@ def subject(summary: Summary, part: Part = WHOLE) -> str:
 
 
 def sms(summary: Summary) -> str:
-    text = f"Sysprep {summary.region}: {len(summary.non_compliant):,}/{summary.total:,} desktops non-compliant"
-    if summary.unchecked:
-        text += f", {len(summary.unchecked):,} unchecked"
+    text = f"Sysprep {summary.region}: {summary.counts.non_compliant:,}/{summary.total:,} desktops non-compliant"
+    if summary.counts.unchecked:
+        text += f", {summary.counts.unchecked:,} unchecked"
     if summary.incomplete:
         text += ", run incomplete"
     return clip(text.translate(_SMS_FORBIDDEN), SMS_MAX_CHARS - 1) + "."
@@ -99,7 +96,7 @@ def text_report(
         f"Policy: {summary.policy.description}.",
         (
             f"Checked {summary.checked:,} desktops: {summary.compliant:,} compliant, "
-            f"{len(summary.non_compliant):,} non-compliant. {len(summary.unchecked):,} could not be checked."
+            f"{summary.counts.non_compliant:,} non-compliant. {summary.counts.unchecked:,} could not be checked."
         ),
     ]
     if summary.incomplete:
@@ -120,7 +117,7 @@ def text_report(
     if unchecked:
         lines += ["", f"Desktops that could not be checked{_range(part, unchecked, summary.unchecked)}:"]
         lines += [_unchecked_line(u) for u in unchecked]
-    not_listed = len(summary.unchecked) - min(len(summary.unchecked), MAX_UNCHECKED_LISTED)
+    not_listed = summary.counts.unchecked - len(summary.unchecked)
     if not_listed and part.number == part.of:
         lines.append(
             f"... and {not_listed:,} more that could not be checked, counted by reason above and listed in "
@@ -156,9 +153,9 @@ def document(
             "desktops": summary.total,
             "checked": summary.checked,
             "compliant": summary.compliant,
-            "non_compliant": len(summary.non_compliant),
-            "unchecked": len(summary.unchecked),
-            "unchecked_listed": min(len(summary.unchecked), MAX_UNCHECKED_LISTED),
+            "non_compliant": summary.counts.non_compliant,
+            "unchecked": summary.counts.unchecked,
+            "unchecked_listed": len(summary.unchecked),
             "unlisted": summary.unlisted,
             "by_reason": summary.by_reason() if counts is None else counts,
         },
@@ -171,16 +168,19 @@ def document(
     }
 
 
-def attributes(summary: Summary) -> list[dict[str, Any]]:
+def attributes(summary: Summary, part: Part = WHOLE) -> list[dict[str, Any]]:
     """message_attributes for subscription filter policies. SMN takes values of 1 to 32 letters, digits and
-    underscores, so the region's hyphens become underscores (ap_southeast_1)."""
-    severity = "non_compliant" if summary.non_compliant else "unchecked"
+    underscores, so the region's hyphens become underscores (ap_southeast_1). `fingerprint` and `part` let a
+    subscriber drop a copy: a part published twice (see docs/reliability.md, Delivery) carries the same pair."""
+    severity = "non_compliant" if summary.non_compliant else ("unchecked" if summary.counts.unchecked else "incomplete")
     reasons = sorted({r for f in summary.non_compliant for r in f.reasons})
-    reasons += ["unchecked"] * bool(summary.unchecked) + ["incomplete"] * summary.incomplete
+    reasons += ["unchecked"] * bool(summary.counts.unchecked) + ["incomplete"] * summary.incomplete
     result = [
         {"name": "severity", "type": "STRING", "value": severity},
         {"name": "trigger", "type": "STRING", "value": summary.trigger},
         {"name": "region", "type": "STRING", "value": summary.region.replace("-", "_")[:32]},
+        {"name": "fingerprint", "type": "STRING", "value": summary.fingerprint or "none"},
+        {"name": "part", "type": "STRING", "value": f"{part.number}_of_{part.of}"},
     ]
     if reasons:
         result.append({"name": "reasons", "type": "STRING_ARRAY", "value": reasons[:10]})
@@ -194,7 +194,6 @@ class _Renderer:
         self.summary = summary
         self.counts = summary.by_reason()
         self.sms = sms(summary)
-        self.attributes = attributes(summary)
 
     def notification(self, chunk: Sequence[Finding | Unchecked], part: Part) -> Notification:
         findings = [e for e in chunk if isinstance(e, Finding)]
@@ -206,7 +205,7 @@ class _Renderer:
         return Notification(
             subject=subject(self.summary, part),
             message_structure=json.dumps(structure, ensure_ascii=False, separators=(",", ":")),
-            attributes=self.attributes,
+            attributes=attributes(self.summary, part),
         )
 
     def size(self, chunk: Sequence[Finding | Unchecked]) -> int:
@@ -218,13 +217,14 @@ _WIDEST = Part(number=999, of=999)  # sizes are taken with the widest part numbe
 
 def render(summary: Summary, limit: int = MESSAGE_MAX_BYTES) -> Iterator[Notification]:
     """The notification: one message, or numbered parts whose desktops add up to all of them, once each.
-    Parts are made one at a time, as they are published, so that only one is held in memory."""
+    Parts are made one at a time, as they are published, so that only one is held in memory. It never raises:
+    what cannot fit is cut, and says so."""
     renderer = _Renderer(summary)
-    entries: list[Finding | Unchecked] = [*summary.non_compliant, *summary.unchecked[:MAX_UNCHECKED_LISTED]]
+    if renderer.size([]) + _TITLES > limit:  # only errors and reasons can make the header this large
+        renderer = _Renderer(_trimmed(summary))
+    entries: list[Finding | Unchecked] = [*summary.non_compliant, *summary.unchecked[:MAX_LISTED]]
     costs = [_cost(e) for e in entries]
-    budget = limit - renderer.size([]) - _TITLES
-    if budget <= 0:
-        raise ValueError("the report's header alone is over SMN's message limit")
+    budget = max(1, limit - renderer.size([]) - _TITLES)
     if sum(costs) <= budget:
         whole = renderer.notification(entries, WHOLE)
         if len(whole.message_structure.encode()) <= limit:  # the estimate leaves room: this is a check
@@ -235,11 +235,19 @@ def render(summary: Summary, limit: int = MESSAGE_MAX_BYTES) -> Iterator[Notific
         yield renderer.notification(chunk, Part(number=number, of=len(chunks)))
 
 
+def _trimmed(summary: Summary) -> Summary:
+    """The summary with its errors cut to a few short ones, for a header that would not fit otherwise."""
+    errors = [clip(e, 200) for e in summary.errors[:3]]
+    errors.append(f"({len(summary.errors) - 3} more errors left out to fit; the invocation's summary has them)")
+    return summary.model_copy(update={"errors": errors})
+
+
 def _pack(
     renderer: _Renderer, entries: list[Finding | Unchecked], costs: list[int], budget: int, limit: int
 ) -> list[list[Finding | Unchecked]]:
     """Fill parts in order, each as full as the estimated costs allow, then check every part for real, moving
-    entries on to the next part should the estimate have let one grow too large."""
+    entries on to the next part should the estimate have let one grow too large; an entry too large for a part
+    of its own is cut."""
     chunks: list[list[Finding | Unchecked]] = [[]]
     used = 0
     for entry, cost in zip(entries, costs, strict=True):
@@ -253,7 +261,23 @@ def _pack(
             if index + 1 == len(chunks):
                 chunks.append([])
             chunks[index + 1].insert(0, chunk.pop())
+        if len(chunk) == 1 and renderer.size(chunk) > limit:
+            chunk[0] = _cut(chunk[0])
     return chunks
+
+
+def _cut(entry: Finding | Unchecked) -> Finding | Unchecked:
+    """An entry cut to its id and short fields, marked as cut."""
+    if isinstance(entry, Finding):
+        return entry.model_copy(
+            update={
+                "reasons": [clip(r, 60) for r in entry.reasons[:6]],
+                "sysprep_version": clip(entry.sysprep_version or "", 40) or None,
+                "computer_name": "(cut to fit)",
+                "user_name": None,
+            }
+        )
+    return entry.model_copy(update={"reason": clip(entry.reason, 60) + " (cut to fit)"})
 
 
 def _cost(entry: Finding | Unchecked) -> int:

@@ -19,6 +19,14 @@ VERSION_UNREADABLE = "sysprep_version_unreadable"
 VERSION_BELOW_MINIMUM = "sysprep_version_below_minimum"
 HIBERNATE_NOT_SUPPORTED = "hibernate_not_supported"
 UPDATE_ROUTE_NOT_SUPPORTED = "update_route_not_supported"
+REASONS = (  # in the order they are reported
+    NO_SYSPREP_INFO,
+    VERSION_MISSING,
+    VERSION_UNREADABLE,
+    VERSION_BELOW_MINIMUM,
+    HIBERNATE_NOT_SUPPORTED,
+    UPDATE_ROUTE_NOT_SUPPORTED,
+)
 
 
 def parse_version(text: str) -> Version | None:

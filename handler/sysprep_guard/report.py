@@ -1,16 +1,28 @@
-"""The report: what an invocation found, as the summary the handler returns and notifications render."""
+"""The report: what an invocation found, as the summary the handler returns and notifications render.
+
+Memory and size stay bounded whatever the fleet: every finding is kept (each is published), but of the desktops
+left unchecked (a whole fleet, when a permission is missing) only the MAX_LISTED smallest ids are kept, with
+totals by reason. The summary the handler returns lists at most MAX_LISTED of each (FunctionGraph caps a
+synchronous answer at 6 MB), with the totals in `counts`.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 from .policy import Policy, format_version
+from .text import clip
 
 NOT_READY = "not_ready"  # Workspace was still creating or changing it (a task in progress): neither compliant nor not
 NOT_FOUND = "not_found"  # named by an event, but Workspace lists no such desktop (deleted, or never made)
 DEADLINE = "deadline"  # the invocation ran out of time before this desktop was checked
+MAX_LISTED = 1000  # unchecked desktops kept (and notified) by id; entries of each list the summary returns
+MAX_REASON_ROWS = 20  # rows of the by-reason table; the rest are folded into "other"
+MAX_REASON_CHARS = 300  # a reason comes from an answer: bounded so that any one desktop fits a message
+OTHER = "other"
 
 
 class Finding(BaseModel):
@@ -44,6 +56,16 @@ class PolicyView(BaseModel):
         )
 
 
+class Counts(BaseModel):
+    non_compliant: int = 0
+    unchecked: int = 0
+    unchecked_by_reason: dict[str, int] = {}  # by the head of the reason: its code or kind
+
+
+def reason_head(reason: str) -> str:
+    return reason.split(":", 1)[0]
+
+
 class Summary(BaseModel):
     trigger: str
     region: str
@@ -54,41 +76,92 @@ class Summary(BaseModel):
     skipped: str | None = None
     checked: int = 0
     compliant: int = 0
-    non_compliant: list[Finding] = []
-    unchecked: list[Unchecked] = []
+    non_compliant: list[Finding] = []  # every finding, by id once finished
+    unchecked: list[Unchecked] = []  # the MAX_LISTED smallest ids once finished; counts.unchecked has them all
+    counts: Counts = Counts()
     errors: list[str] = []  # work that failed as a whole (a listing, a job), beside per-desktop reasons
+    error_kinds: list[str] = []  # what kinds of work failed: listing, job, refused, ...
     incomplete: bool = False
     unlisted: int | None = 0  # desktops a sweep never got to list (None: unknown, the listing failed at once)
     published: list[str] = []
     fingerprint: str | None = None  # the same findings give the same fingerprint, across platform retries
+    # Of every unchecked desktop, not only those kept: an order-free sum of their lines' digests.
+    _unchecked_digest: int = PrivateAttr(default=0)
+
+    def add_unchecked(self, desktop_id: str, reason: str) -> None:
+        reason = clip(reason, MAX_REASON_CHARS)  # from an ApiError (scrubbed already) or one of ours
+        counts = self.counts
+        counts.unchecked += 1
+        head = reason_head(reason)
+        if head not in counts.unchecked_by_reason and len(counts.unchecked_by_reason) >= MAX_REASON_ROWS:
+            head = OTHER  # reasons come from answers: their number is bounded too
+        counts.unchecked_by_reason[head] = counts.unchecked_by_reason.get(head, 0) + 1
+        line = f"{desktop_id} unchecked {head}".encode()
+        value = int.from_bytes(hashlib.sha256(line).digest(), "big")
+        self._unchecked_digest = (self._unchecked_digest + value) % 2**256
+        self.unchecked.append(Unchecked(desktop_id=desktop_id, reason=reason))
+        if len(self.unchecked) >= 2 * MAX_LISTED:  # amortised: memory stays flat however many there are
+            self._keep_smallest()
+
+    def add_finding(self, finding: Finding) -> None:
+        self.non_compliant.append(finding)
+        self.counts.non_compliant += 1
+
+    def fail(self, error: str, kind: str, limit: int, max_errors: int) -> None:
+        """Record work that failed as a whole: the run is incomplete."""
+        if len(self.errors) < max_errors:  # each is in every part of the notification: keep them few
+            self.errors.append(clip(error, limit))
+        if kind not in self.error_kinds:
+            self.error_kinds = sorted([*self.error_kinds, kind])
+        self.incomplete = True
+
+    def finish(self) -> None:
+        """Put the lists in id order (calls finish in any order; reports should not)."""
+        self.non_compliant.sort(key=lambda f: f.desktop_id)
+        self._keep_smallest()
+
+    def _keep_smallest(self) -> None:
+        self.unchecked.sort(key=lambda u: u.desktop_id)
+        del self.unchecked[MAX_LISTED:]
+
+    def returned(self) -> dict[str, Any]:
+        """What the handler returns: at most MAX_LISTED entries of each list, the totals in counts."""
+        data = self.model_dump(mode="json")
+        data["non_compliant"] = data["non_compliant"][:MAX_LISTED]
+        return data
 
     @property
     def needs_notice(self) -> bool:
-        return bool(self.non_compliant or self.unchecked or self.errors)
+        return bool(self.non_compliant or self.counts.unchecked or self.errors or self.incomplete)
 
     @property
     def total(self) -> int:
         """Desktops this invocation set out to check and could name."""
-        return self.checked + len(self.unchecked)
+        return self.checked + self.counts.unchecked
 
     def by_reason(self) -> dict[str, int]:
-        """Counts per reason, unchecked ones by the head of their reason (code or kind), most frequent first."""
+        """Counts per reason, unchecked ones by the head of their reason, most frequent first, at most
+        MAX_REASON_ROWS rows (the rest folded into "other")."""
         counts: dict[str, int] = {}
         for finding in self.non_compliant:
             for reason in finding.reasons:
                 counts[reason] = counts.get(reason, 0) + 1
-        for unchecked in self.unchecked:
-            key = "unchecked: " + unchecked.reason.split(":", 1)[0]
-            counts[key] = counts.get(key, 0) + 1
-        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+        for head, n in self.counts.unchecked_by_reason.items():
+            counts["unchecked: " + head] = n
+        ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        if len(ordered) > MAX_REASON_ROWS:
+            rest = sum(n for _, n in ordered[MAX_REASON_ROWS - 1 :])
+            ordered = [*ordered[: MAX_REASON_ROWS - 1], (OTHER, rest)]
+        return dict(ordered)
 
 
 def fingerprint(summary: Summary) -> str:
-    """A digest of what was found (not of when, nor of error texts), so receivers can drop repeats."""
+    """A digest of what was found and how completely (not of when, nor of error texts), so receivers can drop
+    repeats: the same findings from a complete run and from an incomplete one differ."""
     digest = hashlib.sha256(f"{summary.project_id}\n{summary.region}\n".encode())
-    for line in sorted(
-        [f"{f.desktop_id} {','.join(f.reasons)}" for f in summary.non_compliant]
-        + [f"{u.desktop_id} unchecked" for u in summary.unchecked]
-    ):
+    for line in sorted(f"{f.desktop_id} {','.join(f.reasons)}" for f in summary.non_compliant):
         digest.update(line.encode() + b"\n")
+    digest.update(f"unchecked {summary.counts.unchecked} {summary._unchecked_digest:064x}\n".encode())
+    digest.update(f"incomplete {summary.incomplete} unlisted {summary.unlisted}\n".encode())
+    digest.update(("errors " + ",".join(summary.error_kinds)).encode())
     return digest.hexdigest()[:20]

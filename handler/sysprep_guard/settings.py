@@ -19,6 +19,7 @@ from pydantic import (
 from .endpoints import default_endpoint
 from .errors import ConfigError
 from .policy import Policy, Version, parse_version
+from .text import clip
 
 # Every key the code reads; template.yml declares the same set (a test checks both ways).
 KEYS = (
@@ -37,7 +38,7 @@ KEYS = (
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
-_TOPIC_URN = re.compile(r"^urn:smn:([a-z0-9-]+):([0-9A-Za-z]+):([A-Za-z0-9_-]{1,255})$")
+_TOPIC_URN = re.compile(r"urn:smn:([a-z0-9-]+):([0-9A-Za-z]+):([A-Za-z0-9_-]{1,255})")
 
 
 def _flag(value: object) -> object:
@@ -74,7 +75,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+_HOST = re.compile(
+    r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress  # only for a host that is no DNS name: the usual cold start skips it
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _endpoint(value: str) -> str:
+    if "@" in value:  # first: a password can hold any character, and must reach no other check's message
+        # requests would send them as Basic credentials in place of the signature
+        raise ValueError("credentials in the URL are not accepted; give scheme and host only")
     parts = urlsplit(value.strip())
     try:
         parts.port  # noqa: B018 - raises on a port out of range
@@ -82,9 +101,8 @@ def _endpoint(value: str) -> str:
         raise ValueError("the port is not a number from 0 to 65535") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ValueError("expected an absolute URL such as https://workspace.ap-southeast-1.myhuaweicloud.com")
-    if parts.username or parts.password:
-        # requests would send them as Basic credentials in place of the signature
-        raise ValueError("credentials in the URL are not accepted; give scheme and host only")
+    if not _HOST.fullmatch(parts.hostname) and not _is_ip(parts.hostname):
+        raise ValueError("the host is not a DNS name (letters, digits, hyphens and dots; IDNs in punycode) or an IP")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError("plain http:// is accepted only for a loopback host (the local emulator); use https://")
     if parts.path.strip("/") or parts.query or parts.fragment:
@@ -128,7 +146,7 @@ class Settings(BaseModel):
             if not self.dry_run:
                 raise _KeyedError("smn_topic_urn", "required unless DRY_RUN is true")
             return self
-        match = _TOPIC_URN.match(self.smn_topic_urn)
+        match = _TOPIC_URN.fullmatch(self.smn_topic_urn)
         if not match:
             raise _KeyedError("smn_topic_urn", "expected urn:smn:{region}:{project_id}:{topic_name}")
         if match.group(1) != self.region or match.group(2) != self.project_id:
@@ -187,6 +205,6 @@ def load_settings(read: Callable[[str], str | None]) -> Settings:
 
 def _describe(key: str, raw: dict[str, str], message: str) -> str:
     name = key.upper()
-    # Whatever user:password an endpoint carried stays out of the message, which is logged.
-    shown = "=" + repr(re.sub(r"//[^/@]*@", "//***@", raw[key])) if key in raw else ""
+    # An endpoint that carries credentials is not shown at all: a password can hold any character.
+    shown = "" if key not in raw or "@" in raw[key] else "=" + repr(clip(raw[key], 200))
     return f"configuration {name}{shown}: {message}. Set {name} in the function's environment variables"

@@ -8,6 +8,8 @@ from .client import SignedClient
 from .models import PublishAnswer, parse_answer
 from .notification import MESSAGE_MAX_BYTES, SUBJECT_MAX_BYTES, Notification
 
+NO_ID = "(accepted, no message_id)"
+
 
 class Smn:
     def __init__(self, client: SignedClient, endpoint: str, project_id: str, keep: float = 0.0) -> None:
@@ -31,4 +33,6 @@ class Smn:
             "message_attributes": notification.attributes,
         }
         answer = self.client.call(call, "POST", self.endpoint, path, body=body, keep=self.keep)
-        return parse_answer(PublishAnswer, call, answer).message_id
+        # SMN took it: without a message_id it is delivered all the same, and publishing it again would only
+        # send it twice.
+        return parse_answer(PublishAnswer, call, answer if isinstance(answer, dict) else {}).message_id or NO_ID

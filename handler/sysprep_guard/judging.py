@@ -1,0 +1,95 @@
+"""Judging: the desktops found, checked with CheckSysprepInfo 100 at a time, calls in flight up to
+MAX_CONCURRENCY, each desktop ending compliant, non-compliant or unchecked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import TYPE_CHECKING
+
+from .errors import ApiError
+from .logs import log, redact
+from .models import Desktop, SysprepInfo
+from .policy import REASONS, judge
+from .report import Finding
+from .text import clip
+from .workspace import SYSPREP_BATCH
+
+if TYPE_CHECKING:
+    from .orchestrator import Run
+
+MAX_FIELD_CHARS = 120  # a version or a name from an answer: bounded, so that any one desktop fits a message
+
+InFlight = dict[Future[list[SysprepInfo]], list[Desktop]]
+
+
+def judge_all(run: Run, desktops: Iterator[Desktop]) -> None:
+    """The first call goes alone, so that dead credentials cost one rejected call, not a volley of them."""
+    in_flight: InFlight = {}
+    window = 1
+    for batch in _batches(desktops, SYSPREP_BATCH):
+        if run.stopped is not None:  # out of time, or refused: further calls cannot succeed
+            run.give_up([d.desktop_id for d in batch], run.stopped)
+            continue
+        in_flight[run.submit(run.workspace.check_sysprep, [d.desktop_id for d in batch])] = batch
+        while len(in_flight) >= window:
+            _settle_some(run, in_flight)
+            window = run.settings.max_concurrency
+    while in_flight:
+        _settle_some(run, in_flight)
+
+
+def _settle_some(run: Run, in_flight: InFlight) -> None:
+    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+    for future in done:
+        batch = in_flight.pop(future)
+        try:
+            infos = future.result()
+        except ApiError as exc:
+            run.failed([d.desktop_id for d in batch], exc)
+        else:
+            judge_batch(run, batch, infos)
+
+
+def judge_batch(run: Run, batch: list[Desktop], infos: list[SysprepInfo]) -> None:
+    entries: dict[str, list[SysprepInfo]] = {}
+    for info in infos:
+        entries.setdefault(info.desktop_id.lower(), []).append(info)
+    policy, summary = run.settings.policy, run.summary
+    for desktop in batch:
+        given = entries.get(desktop.desktop_id.lower(), [])
+        # Entries for one desktop that disagree: the worse judgement wins, so a failing entry never passes.
+        judged = [(judge(info, policy), info) for info in given] or [(judge(None, policy), None)]
+        reasons = [r for r in REASONS if any(r in rs for rs, _ in judged)]
+        if len({(i.sysprep_version, i.support_hibernate, i.support_update_route) for i in given}) > 1:
+            log.warning("conflicting Sysprep entries; the worse is taken", desktop_id=desktop.desktop_id)
+        summary.checked += 1
+        if reasons:
+            worst = next((info for rs, info in judged if rs), None)
+            summary.add_finding(
+                Finding(
+                    desktop_id=desktop.desktop_id,
+                    reasons=reasons,
+                    sysprep_version=_field(worst.sysprep_version if worst else None),
+                    computer_name=_field(desktop.computer_name),
+                    user_name=_field(desktop.user_name),
+                )
+            )
+        else:
+            summary.compliant += 1
+
+
+def _field(value: str | None) -> str | None:
+    """A text from an answer, as reports show it: scrubbed of secrets (an answer could echo the token), then cut."""
+    return None if value is None else clip(redact(value), MAX_FIELD_CHARS)
+
+
+def _batches(desktops: Iterator[Desktop], size: int) -> Iterator[list[Desktop]]:
+    batch: list[Desktop] = []
+    for desktop in desktops:
+        batch.append(desktop)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
