@@ -1,23 +1,43 @@
-# Everything a fresh machine needs goes through here: the first target that runs builds .venv.
+# Everything a fresh machine needs goes through here: the first target that runs sets up $(VENV), once.
+# make test PYTHON=/path/to/python3.13 uses another interpreter (3.10 to 3.13): the venv follows it, made again
+# when its Python is not the one asked for.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 EVENT ?= events/timer.json
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null)
+ifeq ($(PYTHON_VERSION),)
+$(error PYTHON=$(PYTHON) does not run; give a Python 3.10 to 3.13, e.g. make test PYTHON=python3.12)
+endif
+ifeq ($(filter 3.10.% 3.11.% 3.12.% 3.13.%,$(PYTHON_VERSION)),)
+$(error PYTHON=$(PYTHON) is Python $(PYTHON_VERSION); the project supports 3.10 to 3.13)
+endif
+ifneq ($(PYTHON_VERSION),$(shell cat $(VENV)/.python-version 2>/dev/null))
+$(shell rm -rf $(VENV))
+endif
 
 .PHONY: run test lint package deploy-plan bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $@
+	@echo "Setting up $(VENV) with Python $(PYTHON_VERSION): once, about a minute, from the package registry."
+	@$(PYTHON) -m venv $(VENV)
+	@echo $(PYTHON_VERSION) > $(VENV)/.python-version
+	@$(BIN)/python -m pip install --disable-pip-version-check -r requirements-dev.txt 2> >(grep -v "^WARNING: Location" >&2) \
+		| sed -un 's/^Collecting \([^ =<>]*\).*/  fetching \1/p; s/^Successfully installed.*/  installed./p'
+	@echo "  caching the function's Linux wheels, so that tests and package builds work offline"
+	@$(BIN)/python scripts/package --fetch-only | sed 's/^/  /'
+	@touch $@
 
 run: $(BIN)/.installed  ## run the function on $(EVENT) against the local emulator
-	$(BIN)/python scripts/invoke $(EVENT)
+	@$(BIN)/python scripts/invoke $(EVENT)
 
-test: lint  ## lint, then the whole test suite
+test: lint  ## lint, then the whole test suite (offline once set up)
 	$(BIN)/python -m pytest
 
-lint: $(BIN)/.installed
+lint: $(BIN)/.installed  ## ruff check and ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -29,6 +49,7 @@ deploy-plan: package  ## show what scripts/deploy would change (needs credential
 
 # The benchmark has its own environment: the official SDK clients it compares with never enter .venv.
 .venv-bench/.installed: requirements.txt requirements-dev.txt benchmarks/requirements.txt
+	@echo "Setting up .venv-bench: once, from the package registry."
 	$(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt
 	touch $@
@@ -36,5 +57,5 @@ deploy-plan: package  ## show what scripts/deploy would change (needs credential
 bench: .venv-bench/.installed  ## sweeps of 1,000 / 10,000 / 100,000 desktops against the emulator (about 5 minutes)
 	.venv-bench/bin/python benchmarks/sweep.py --out benchmarks/RESULTS.md
 
-clean:
-	rm -rf $(VENV) .venv-bench dist .pytest_cache .ruff_cache
+clean:  ## remove the venvs, the wheel cache and what builds and tests leave
+	rm -rf $(VENV) .venv-bench .cache dist .pytest_cache .ruff_cache .hypothesis

@@ -4,6 +4,8 @@
     python benchmarks/sweep.py                       # the full run (a few minutes), markdown on stdout
     python benchmarks/sweep.py --out benchmarks/RESULTS.md
     python benchmarks/sweep.py --quick               # small fleets, one repeat: checks that it all works
+    python benchmarks/sweep.py --only cold-import,ratio   # the two ratio goals alone (about a minute)
+    python benchmarks/sweep.py --throttled 0         # no throttled answers: that section is not measured
 
 Needs the official SDKs beside the function's dependencies: `pip install -r benchmarks/requirements.txt`.
 
@@ -60,6 +62,7 @@ MIN_VERSION = "3.0.10"
 LIST_PAGE, SYSPREP_BATCH = 1000, 100
 RSS_LIMIT_MB = 128  # FunctionGraph's smallest memory size
 SAMPLE_EVERY = 0.001  # seconds between samples of the calls in flight (throttle scenario)
+SECTIONS = ("cold-import", "sweeps", "ratio", "throttle")  # what --only chooses from; all by default
 
 
 # Running measurements -------------------------------------------------------------------------------
@@ -201,6 +204,20 @@ def bench_size(n: int, latency: float, repeats: int, concurrency: int, smallest:
 
 
 @dataclass
+class RatioResult:
+    """The speed ratio alone (--only ratio): ours at MAX_CONCURRENCY and at 1 on one fleet, no baselines."""
+
+    n: int
+    ours: Run
+    sequential: Run
+
+
+def bench_ratio(n: int, latency: float, repeats: int, concurrency: int) -> RatioResult:
+    with emulator(n, latency) as emu:
+        return RatioResult(n, repeat(emu, repeats, "sweep", concurrency), repeat(emu, repeats, "sweep", 1))
+
+
+@dataclass
 class ThrottleResult:
     n: int
     throttled: int
@@ -226,7 +243,9 @@ def bench_throttle(n: int, latency: float, concurrency: int, throttled: int) -> 
         finally:
             stop.set()
             sampler.join(timeout=5)
-    first = next(i for i, (_, status) in enumerate(run.child["calls"]) if status == 429)
+    first = next((i for i, (_, status) in enumerate(run.child["calls"]) if status == 429), None)
+    if first is None:
+        raise RuntimeError("the throttled sweep met no throttled answer: the fault was armed after its last call")
     at = next(t for t, _, answered in samples if answered > first)
     before = max((active for t, active, _ in samples if t < at), default=0)
     buckets = [
@@ -237,7 +256,10 @@ def bench_throttle(n: int, latency: float, concurrency: int, throttled: int) -> 
 
 def _throttled_sweep(emu: Emulator, concurrency: int, throttled: int) -> Run:
     """A sweep whose sysprep calls, once a quarter of them (at most 20) were answered, meet `throttled` answers
-    429 APIG.0308: the sweep is at full speed by then."""
+    429 APIG.0308: the sweep is at full speed by then. `throttled` is at least 1 (run_all skips the scenario
+    otherwise)."""
+    if throttled < 1:
+        raise ValueError("a throttled sweep needs at least one throttled answer")
     spec = {**base_spec(emu), "user_data": user_data(emu, concurrency)}
     after = min(20, math.ceil(len(emu.fleet) / SYSPREP_BATCH) // 4)
     emu.clear_records()
@@ -513,9 +535,16 @@ def memory_table(results: Sequence[SizeResult]) -> str:
     return table(headers, rows, left=0)
 
 
-def throttle_section(t: ThrottleResult, unthrottled: Run) -> str:
+def throttle_section(t: ThrottleResult | None, unthrottled: Run | None, throttled: int) -> str:
+    if t is None:
+        return (
+            "Not measured: `--throttled 0` asks for no throttled answers."
+            if throttled < 1
+            else "Not measured in this run (`--only`)."
+        )
     run = t.run
     complete = run.child["checked"] + run.child["unchecked"] == t.n and not run.child["incomplete"]
+    plain = seconds(unthrottled.wall) if unthrottled is not None else "not measured"
     buckets = list(t.buckets)
     while buckets and buckets[-1] == 0:  # the sweep had ended
         buckets.pop()
@@ -528,7 +557,7 @@ def throttle_section(t: ThrottleResult, unthrottled: Run) -> str:
             (
                 f"Calls: {run.statuses[429]} throttled; {run.counts['sysprep']:,} sysprep in all (fewest "
                 f"{math.ceil(run.child['checked'] / SYSPREP_BATCH):,}, plus one retry per throttled answer); wall "
-                f"{seconds(run.wall)} (unthrottled {seconds(unthrottled.wall)}); every desktop reported: "
+                f"{seconds(run.wall)} (unthrottled {plain}); every desktop reported: "
                 f"{'yes' if complete else 'NO'}."
             ),
             f"Most calls in flight before the first throttled answer: {t.before}; in each 20 ms after it: "
@@ -536,6 +565,30 @@ def throttle_section(t: ThrottleResult, unthrottled: Run) -> str:
             + ".",
         ]
     )
+
+
+def ratio_table(r: RatioResult, concurrency: int) -> str:
+    rows = [
+        [
+            f"{r.n:,}",
+            " / ".join(f"{r.ours.counts[k]:,}" for k in KINDS),
+            seconds(r.ours.wall),
+            seconds(r.sequential.wall),
+            f"{r.ours.wall / r.sequential.wall:.2f}",
+            seconds(r.ours.child["cpu"]),
+            r.ours.peak_in_flight,
+        ]
+    ]
+    headers = [
+        "desktops",
+        "calls: list / sysprep / publish",
+        f"wall, MAX_CONCURRENCY={concurrency}",
+        "wall, =1 (sequential)",
+        "ratio",
+        "function CPU",
+        "peak in flight",
+    ]
+    return table(headers, rows, left=0)
 
 
 def import_table(r: ImportResult) -> str:
@@ -559,8 +612,20 @@ class Verdict:
     evidence: str
 
 
-def verdicts(results: Sequence[SizeResult], imports: ImportResult, ratio_at: SizeResult) -> list[Verdict]:
-    return [calls_verdict(results), speed_verdict(ratio_at), *memory_verdicts(results), import_verdict(imports)]
+def verdicts(
+    results: Sequence[SizeResult], imports: ImportResult | None, ratio_at: SizeResult | RatioResult | None
+) -> list[Verdict]:
+    """The goals that this run measured, in the full run's order."""
+    goals = []
+    if results:
+        goals.append(calls_verdict(results))
+    if ratio_at is not None:
+        goals.append(speed_verdict(ratio_at))
+    if results:
+        goals += memory_verdicts(results)
+    if imports is not None:
+        goals.append(import_verdict(imports))
+    return goals
 
 
 def calls_verdict(results: Sequence[SizeResult]) -> Verdict:
@@ -572,7 +637,7 @@ def calls_verdict(results: Sequence[SizeResult]) -> Verdict:
     return Verdict("a sweep makes the fewest calls (made/fewest)", exact, "; ".join(details))
 
 
-def speed_verdict(r: SizeResult) -> Verdict:
+def speed_verdict(r: SizeResult | RatioResult) -> Verdict:
     ratio = r.ours.wall / r.sequential.wall
     return Verdict(
         f"a {r.n:,}-desktop sweep takes ≤ 1/3 of the same calls made sequentially",
@@ -632,12 +697,13 @@ def render(
     args: argparse.Namespace,
     command: str,
     results: Sequence[SizeResult],
-    imports: ImportResult,
-    ratio_at: SizeResult,
-    throttle: ThrottleResult,
+    imports: ImportResult | None,
+    ratio_at: SizeResult | RatioResult | None,
+    throttle: ThrottleResult | None,
 ) -> str:
-    shown = next(r for r in results if r.sdk_show is not None)
-    goals = verdicts(results, imports, ratio_at)
+    """The report; a section this run did not measure (`--only`, `--throttled 0`) is left out or says so."""
+    goals = verdicts(results, imports, ratio_at if "ratio" in args.only else None)
+    partial = set(args.only) != set(SECTIONS)
     sections = [
         "# Benchmark: timer sweeps against the local emulator",
         prose(f"""
@@ -645,47 +711,78 @@ def render(
             MAX_CONCURRENCY={args.concurrency}; policy MIN_SYSPREP_VERSION={MIN_VERSION}; {args.repeat} run(s) of
             each sweep of ours (the median wall time, the highest peak RSS).
         """),
+    ]
+    if partial:
+        sections.append(
+            f"**A partial run: only {', '.join(s for s in SECTIONS if s in args.only)}.** The goals below are those "
+            "it measured; the full report is `make bench`."
+        )
+    sections += [
         "\n".join(f"- {k}: {v}" for k, v in machine().items()),
         "## Goals",
-        table(["goal", "met", "evidence"], [[v.goal, "yes" if v.met else "**NO**", v.evidence] for v in goals], 3),
-        "## Sweeps",
-        prose(f"""
-            Calls as the emulator counted them. *Findings*: desktops reported, non-compliant or still building
-            ({PER_KIND:.0%} of the fleet of each such kind). *Fewest possible*: ceil(N/1000) pages,
-            ceil(checked/100) batches, ceil(bytes published/256 KB) messages. *Publish fill*: bytes published over
-            256 KB a message. *Ratio*: wall time over that of the same sweep with MAX_CONCURRENCY=1. *Calls ×
-            latency*: the injected latency alone, made sequentially. *Function CPU*: CPU time of the child process (all
-            its threads) during the handler call, at MAX_CONCURRENCY=8. *Peak in flight*: the most requests the
-            emulator held at once. *Peak RSS*: VmHWM of the child process that ran the handler, read after the call.
-        """),
-        sweep_table(results, args.latency),
-        "## Baselines: the official huaweicloudsdkworkspace client",
-        prose(f"""
-            ListDesktops page after page, then CheckSysprepInfo in batches of 100 one after another, or
-            ShowSysprepInfo once per desktop. ShowSysprepInfo was measured on {shown.n:,} desktops only; `~` marks
-            figures extrapolated linearly from it. The baselines only list and check; ours also judges, renders
-            and publishes.
-        """),
-        baseline_table(results),
-        "## Memory: findings against fleet size",
-        prose(f"""
-            Peak RSS of the child that ran the handler, for fleets holding {results[0].findings:,} findings (those
-            of the {results[0].n:,}-desktop fleet) and {PER_KIND:.0%} of each kind.
-        """),
-        memory_table(results),
-        "## Back-off under throttling",
-        throttle_section(throttle, ratio_at.ours),
-        "## Cold import",
-        prose(f"""
-            Fresh processes taking turns, {imports.runs} runs each, medians. *Ours*: `import index`, then
-            load_settings. *Official SDK*: WorkspaceClient, SmnClient, the request classes of ListDesktops,
-            CheckSysprepInfo, ShowSysprepInfo and PublishMessage, and BasicCredentials. *Imports*: timed inside the
-            process; *CPU of the imports*: the process's CPU time over the same span, which the goal is judged on
-            (the imports are single-threaded, and their wall time on a shared 2-core machine swings from round to
-            round); *process wall time*: the whole process, interpreter start-up included.
-        """),
-        import_table(imports),
+        table(["goal", "met", "evidence"], [[v.goal, "yes" if v.met else "**NO**", v.evidence] for v in goals], 3)
+        if goals
+        else "None: no goal is judged on what this run measured.",
     ]
+    if results:
+        shown = next(r for r in results if r.sdk_show is not None)
+        sections += [
+            "## Sweeps",
+            prose(f"""
+                Calls as the emulator counted them. *Findings*: desktops reported, non-compliant or still building
+                ({PER_KIND:.0%} of the fleet of each such kind). *Fewest possible*: ceil(N/1000) pages,
+                ceil(checked/100) batches, ceil(bytes published/256 KB) messages. *Publish fill*: bytes published over
+                256 KB a message. *Ratio*: wall time over that of the same sweep with MAX_CONCURRENCY=1. *Calls ×
+                latency*: the injected latency alone, made sequentially. *Function CPU*: CPU time of the child process
+                (all its threads) during the handler call, at MAX_CONCURRENCY=8. *Peak in flight*: the most requests
+                the emulator held at once. *Peak RSS*: VmHWM of the child process that ran the handler, read after the
+                call.
+            """),
+            sweep_table(results, args.latency),
+            "## Baselines: the official huaweicloudsdkworkspace client",
+            prose(f"""
+                ListDesktops page after page, then CheckSysprepInfo in batches of 100 one after another, or
+                ShowSysprepInfo once per desktop. ShowSysprepInfo was measured on {shown.n:,} desktops only; `~` marks
+                figures extrapolated linearly from it. The baselines only list and check; ours also judges, renders
+                and publishes.
+            """),
+            baseline_table(results),
+            "## Memory: findings against fleet size",
+            prose(f"""
+                Peak RSS of the child that ran the handler, for fleets holding {results[0].findings:,} findings (those
+                of the {results[0].n:,}-desktop fleet) and {PER_KIND:.0%} of each kind.
+            """),
+            memory_table(results),
+        ]
+    elif isinstance(ratio_at, RatioResult):
+        sections += [
+            "## Speed ratio",
+            prose(f"""
+                The sweep of {ratio_at.n:,} desktops ({PER_KIND:.0%} of the fleet of each non-compliant kind) at
+                MAX_CONCURRENCY={args.concurrency} and at 1, {args.repeat} run(s) of each (the median wall time); no
+                baselines. *Function CPU*: CPU time of the child process during the handler call, at
+                MAX_CONCURRENCY={args.concurrency}.
+            """),
+            ratio_table(ratio_at, args.concurrency),
+        ]
+    if "throttle" in args.only:
+        sections += [
+            "## Back-off under throttling",
+            throttle_section(throttle, ratio_at.ours if ratio_at is not None else None, args.throttled),
+        ]
+    if imports is not None:
+        sections += [
+            "## Cold import",
+            prose(f"""
+                Fresh processes taking turns, {imports.runs} runs each, medians. *Ours*: `import index`, then
+                load_settings. *Official SDK*: WorkspaceClient, SmnClient, the request classes of ListDesktops,
+                CheckSysprepInfo, ShowSysprepInfo and PublishMessage, and BasicCredentials. *Imports*: timed inside
+                the process; *CPU of the imports*: the process's CPU time over the same span, which the goal is judged
+                on (the imports are single-threaded, and their wall time on a shared 2-core machine swings from round
+                to round); *process wall time*: the whole process, interpreter start-up included.
+            """),
+            import_table(imports),
+        ]
     return "\n\n".join(sections) + "\n"
 
 
@@ -699,13 +796,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=8, help="the function's MAX_CONCURRENCY (default 8)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each sweep of ours (default 3)")
     parser.add_argument("--import-runs", type=int, default=15, help="cold imports of each kind (default 15)")
-    parser.add_argument("--throttled", type=int, default=3, help="sysprep answers throttled (default 3)")
+    parser.add_argument(
+        "--throttled", type=int, default=3, help="sysprep answers throttled (default 3; 0: that scenario is not run)"
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"what to measure, comma-separated, of {', '.join(SECTIONS)} (default: all). `ratio` without `sweeps` "
+        "runs only the 10,000-desktop sweep at MAX_CONCURRENCY and at 1; `--only cold-import,ratio` checks the two "
+        "ratio goals in about a minute",
+    )
     parser.add_argument("--quick", action="store_true", help="sizes 500,2000,5000, one run each, 5 cold imports")
     parser.add_argument("--out", type=Path, help="also write the report to this file (e.g. benchmarks/RESULTS.md)")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.repeat, args.import_runs = "500,2000,5000", 1, 5
     args.sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(args.only) - set(SECTIONS))
+    if unknown or not args.only:
+        parser.error(f"--only takes some of {', '.join(SECTIONS)}, comma-separated; not {', '.join(unknown) or 'none'}")
+    if args.throttled < 0:
+        parser.error("--throttled must not be negative")
     if not args.sizes or args.sizes[0] < 1 or args.repeat < 1 or args.import_runs < 1 or args.latency < 0:
         parser.error("sizes, --repeat and --import-runs must be positive, --latency not negative")
     if not 1 <= args.concurrency <= 32:
@@ -749,17 +861,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if after == before else 1
 
 
-def run_all(args: argparse.Namespace, command: str) -> str:
-    progress(f"cold import, {args.import_runs} runs of each")
-    imports = bench_imports(args.import_runs)
-    results = []
-    for n in args.sizes:
-        progress(f"{n:,} desktops: ours ×{args.repeat} at {args.concurrency} and at 1, the official client")
-        results.append(bench_size(n, args.latency, args.repeat, args.concurrency, smallest=args.sizes[0]))
-    ratio_at = next((r for r in results if r.n == 10_000), results[len(results) // 2])
-    progress(f"{ratio_at.n:,} desktops, throttled")
-    throttle = bench_throttle(ratio_at.n, args.latency, args.concurrency, args.throttled)
+def ratio_size(sizes: Sequence[int]) -> int:
+    """The fleet the speed ratio is judged on: 10,000 desktops, or the middle size when 10,000 is not swept."""
+    return 10_000 if 10_000 in sizes else sizes[len(sizes) // 2]
 
+
+def run_all(args: argparse.Namespace, command: str) -> str:
+    only = set(args.only)
+    imports = None
+    if "cold-import" in only:
+        progress(f"cold import, {args.import_runs} runs of each")
+        imports = bench_imports(args.import_runs)
+    results: list[SizeResult] = []
+    ratio_at: SizeResult | RatioResult | None = None
+    if "sweeps" in only:
+        for n in args.sizes:
+            progress(f"{n:,} desktops: ours ×{args.repeat} at {args.concurrency} and at 1, the official client")
+            results.append(bench_size(n, args.latency, args.repeat, args.concurrency, smallest=args.sizes[0]))
+        ratio_at = next(r for r in results if r.n == ratio_size(args.sizes))
+    elif "ratio" in only:
+        n = ratio_size(args.sizes)
+        progress(f"{n:,} desktops: ours ×{args.repeat} at {args.concurrency} and at 1 (speed ratio only)")
+        ratio_at = bench_ratio(n, args.latency, args.repeat, args.concurrency)
+    throttle = None
+    if "throttle" in only:
+        if args.throttled < 1:
+            progress("throttled sweep not run: --throttled 0")
+        else:
+            n = ratio_size(args.sizes)
+            progress(f"{n:,} desktops, throttled")
+            throttle = bench_throttle(n, args.latency, args.concurrency, args.throttled)
     return render(args, command, results, imports, ratio_at, throttle)
 
 

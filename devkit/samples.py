@@ -79,6 +79,9 @@ JOBS = (
 )
 
 
+SAMPLE_DESKTOPS = len(EXISTING) + sum(len(sample.creates) for sample in JOBS)  # added to every local fleet
+
+
 def fleet(seeded: int = 40, seed: int = 1) -> Fleet:
     """A seeded fleet, then every sample's desktops (those a job makes are there already, as they will be made)."""
     fleet = Fleet.seeded(seeded, seed=seed)

@@ -10,6 +10,7 @@ import random
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -305,6 +306,8 @@ class SignedClient:
         # What BasicCredentials.sign_request adds before signing; calling the Signer directly spares the import
         # of the SDK's credential providers (and their HTTP client), which the function never uses.
         request.header_params["X-Project-Id"] = self.project_id
+        # The signing time, set here: left to the signer, it would call datetime.utcnow(), deprecated since 3.12.
+        request.header_params["X-Sdk-Date"] = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         if self.credentials.token:
             request.header_params["X-Security-Token"] = self.credentials.token
         signed = Signer(self.credentials).sign(request)

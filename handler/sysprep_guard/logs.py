@@ -27,6 +27,7 @@ REDACTED = "[redacted]"
 
 
 MAX_FIELD_CHARS = 1000  # of any one text in a log line: an answer's error message can be megabytes
+FULL_TEXT = "text"  # the one field logged whole: a notification a dry run would publish (our own, at most 256 KB)
 
 
 def _forms(secret: str) -> set[str]:
@@ -78,7 +79,7 @@ class _JsonFormatter(logging.Formatter):
         }
         fields = getattr(record, "fields", None)
         if fields:
-            entry.update({key: _bounded(value) for key, value in fields.items()})
+            entry.update({key: value if key == FULL_TEXT else _bounded(value) for key, value in fields.items()})
         entry["message"] = _bounded(entry["message"])
         if record.exc_info and record.exc_info[1] is not None:
             entry["error"] = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from .report import MAX_LISTED, Finding, Summary, Unchecked
-from .text import clip, cut_utf8
+from .text import clip, cut_utf8, plural
 
 SCHEMA_VERSION = "1.0"
 SUBJECT_MAX_BYTES = 512
@@ -48,7 +48,7 @@ WHOLE = Part()
 
 
 def subject(summary: Summary, part: Part = WHOLE) -> str:
-    text = f"Sysprep: {summary.counts.non_compliant:,} of {summary.total:,} desktops non-compliant"
+    text = f"Sysprep: {summary.counts.non_compliant:,} of {plural(summary.total, 'desktop')} non-compliant"
     if summary.counts.unchecked:
         text += f", {summary.counts.unchecked:,} unchecked"
     if summary.incomplete:
@@ -60,7 +60,9 @@ def subject(summary: Summary, part: Part = WHOLE) -> str:
 
 
 def sms(summary: Summary) -> str:
-    text = f"Sysprep {summary.region}: {summary.counts.non_compliant:,}/{summary.total:,} desktops non-compliant"
+    text = (
+        f"Sysprep {summary.region}: {summary.counts.non_compliant:,}/{plural(summary.total, 'desktop')} non-compliant"
+    )
     if summary.counts.unchecked:
         text += f", {summary.counts.unchecked:,} unchecked"
     if summary.incomplete:
@@ -95,7 +97,7 @@ def text_report(
         ),
         f"Policy: {summary.policy.description}.",
         (
-            f"Checked {summary.checked:,} desktops: {summary.compliant:,} compliant, "
+            f"Checked {plural(summary.checked, 'desktop')}: {summary.compliant:,} compliant, "
             f"{summary.counts.non_compliant:,} non-compliant. {summary.counts.unchecked:,} could not be checked."
         ),
     ]
@@ -104,7 +106,7 @@ def text_report(
         if summary.unlisted is None:
             line += " An unknown number of desktops were not listed."
         elif summary.unlisted:
-            line += f" {summary.unlisted:,} desktops were never listed."
+            line += f" {plural(summary.unlisted, 'desktop was', 'desktops were')} never listed."
         lines.append(line)
     lines.extend(f"Error: {error}" for error in summary.errors)
     counts = summary.by_reason() if counts is None else counts

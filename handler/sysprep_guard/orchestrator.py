@@ -149,8 +149,9 @@ def _publish(services: Services, summary: Summary) -> None:
         return
     summary.fingerprint = fingerprint(summary)
     messages = render(summary)
-    if summary.dry_run:
-        log.info("dry run: nothing published", messages=sum(1 for _ in messages))
+    if summary.dry_run:  # what would have been sent, in the logs: that is what a dry run is for
+        for message in messages:
+            log.info("dry run: would publish", subject=message.subject, text=message.protocols["default"])
         return
     topic = services.settings.smn_topic_urn
     assert topic is not None  # settings require it unless DRY_RUN

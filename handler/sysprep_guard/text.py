@@ -12,3 +12,8 @@ def cut_utf8(text: str, limit: int) -> str:
     """At most `limit` bytes of UTF-8, never cutting through a character."""
     data = text.encode()
     return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """`1 desktop`, `2,355 desktops`."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
