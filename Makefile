@@ -19,7 +19,7 @@ ifneq ($(PYTHON_VERSION),$(shell cat $(VENV)/.python-version 2>/dev/null))
 $(shell rm -rf $(VENV))
 endif
 
-.PHONY: run test lint package deploy-plan bench clean
+.PHONY: run history test lint package deploy-plan bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@echo "Setting up $(VENV) with Python $(PYTHON_VERSION): once, about a minute, from the package registry."
@@ -31,8 +31,11 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(BIN)/python scripts/package --fetch-only | sed 's/^/  /'
 	@touch $@
 
-run: $(BIN)/.installed  ## run the function on $(EVENT) against the local emulator
-	@$(BIN)/python scripts/invoke $(EVENT)
+run: $(BIN)/.installed  ## run the function on $(EVENT) against the local emulator (NIGHTS=N: N nights, with a history)
+	@$(BIN)/python scripts/invoke $(EVENT)$(if $(NIGHTS), --nights $(NIGHTS))
+
+history: $(BIN)/.installed  ## the local run history's trend (make run NIGHTS=7 first); PLOT=FILE.png draws it
+	@$(BIN)/python scripts/history$(if $(PLOT), --plot $(PLOT)) $(HISTORY_ARGS)
 
 test: lint  ## lint, then the whole test suite (offline once set up)
 	$(BIN)/python -m pytest
@@ -54,8 +57,9 @@ deploy-plan: package  ## show what scripts/deploy would change (needs credential
 	.venv-bench/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt
 	touch $@
 
-bench: .venv-bench/.installed  ## sweeps of 1,000 / 10,000 / 100,000 desktops against the emulator (about 5 minutes)
+bench: .venv-bench/.installed  ## sweeps of 1,000 / 10,000 / 100,000 desktops, and the history's cost (about 8 minutes)
 	.venv-bench/bin/python benchmarks/sweep.py --out benchmarks/RESULTS.md
+	.venv-bench/bin/python benchmarks/history.py --append benchmarks/RESULTS.md
 
 clean:  ## remove the venvs, the wheel cache and what builds and tests leave
-	rm -rf $(VENV) .venv-bench .cache dist .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-bench .cache .devkit dist .pytest_cache .ruff_cache .hypothesis

@@ -112,15 +112,7 @@ def base_spec(emu: Emulator) -> dict[str, Any]:
 
 
 def user_data(emu: Emulator, concurrency: int) -> dict[str, str]:
-    return {
-        "REGION": emu.region,
-        "PROJECT_ID": emu.project_id,
-        "SMN_TOPIC_URN": emu.topic,
-        "WORKSPACE_ENDPOINT": emu.url,
-        "SMN_ENDPOINT": emu.url,
-        "MIN_SYSPREP_VERSION": MIN_VERSION,
-        "MAX_CONCURRENCY": str(concurrency),
-    }
+    return emu.settings(MIN_SYSPREP_VERSION=MIN_VERSION, MAX_CONCURRENCY=str(concurrency))
 
 
 def measure(emu: Emulator, mode: str, concurrency: int = 8) -> Run:

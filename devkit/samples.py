@@ -2,18 +2,34 @@
 
 scripts/invoke runs a sample against it, and the tests run every sample through it, so each sample finds
 something: desktops made or re-imaged by the sample's job, some of them non-compliant under the local policy
-(Sysprep version >= 3.0.10, hibernation and route update supported).
+(Sysprep version >= 3.0.10, hibernation and route update supported). `drift` changes the fleet a little from one
+simulated night to the next (scripts/invoke --nights), so that a run history has something to show.
 """
 
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from .emulator import Emulator, Fleet, Sysprep
+from .emulator import BUILDING, COMPLIANT, KINDS, REBUILDING, Emulator, Fleet, Sysprep
+from .emulator.cli import DEFAULT_BUCKET
 
 LOCAL_POLICY = {"MIN_SYSPREP_VERSION": "3.0.10", "REQUIRE_HIBERNATE": "true", "REQUIRE_UPDATE_ROUTE": "true"}
+# The local run history: written by scripts/invoke --nights, read by scripts/history, through the emulator's OBS.
+HISTORY_BUCKET = DEFAULT_BUCKET
+HISTORY_DIR = Path(__file__).resolve().parent.parent / ".devkit" / "history"
+
+
+def shown(path: Path) -> str:
+    """A path as its reader would type it: relative to the current directory when under it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def desktop(n: int) -> str:
@@ -105,3 +121,82 @@ def stage(emulator: Emulator, event: Any) -> list[str]:
             emulator.add_rebuild_job(sample.job_id, sample.rebuilds, running=0)
         staged.append(sample.job_id)
     return staged
+
+
+# Sample desktops non-compliant under the local policy that no re-imaging sample names: those drift may delete.
+DELETABLE = (desktop(21), desktop(30), desktop(41))
+DRIFTED = "drifted"  # the kind of a desktop drift made non-compliant
+_FAILURES = (Sysprep(version="3.0.8"), Sysprep(hibernate=False), Sysprep(update_route=False))
+_NON_COMPLIANT_KINDS = tuple(kind for kind in KINDS if kind not in (COMPLIANT, BUILDING))
+
+
+@dataclass(frozen=True)
+class Drift:
+    """What changed in the fleet overnight, by desktop id."""
+
+    broken: tuple[str, ...] = ()  # compliant, now not
+    fixed: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()  # non-compliant, now for another reason
+    rebuilding: tuple[str, ...] = ()  # being re-imaged tonight: not judged (not_ready)
+    names: Mapping[str, str] = field(default_factory=dict)  # desktop id -> computer name, deleted ones included
+
+    def __str__(self) -> str:
+        parts = [
+            f"{len(ids)} {what} ({', '.join(self.names.get(i, i) for i in ids)})"
+            for what, ids in (
+                ("fell out of compliance", self.broken),
+                ("fixed", self.fixed),
+                ("deleted", self.deleted),
+                ("failing another way", self.changed),
+                ("being re-imaged", self.rebuilding),
+            )
+            if ids
+        ]
+        return "; ".join(parts) or "no change"
+
+
+def drift(fleet: Fleet, night: int) -> Drift:
+    """Change the fleet before night `night` (1, the first, has nothing to change from), the same way every time:
+    one non-compliant desktop is fixed and one or two compliant ones fall out of compliance each night; every third
+    night a non-compliant sample desktop is deleted, every fourth one an earlier broken desktop fails another way,
+    and every fifth two compliant ones are being re-imaged (done by the next night)."""
+    if night < 2:
+        return Drift()
+    rng = random.Random(f"drift:{fleet.seed}:{night}")
+    names = {d.desktop_id: d.computer_name for d in fleet}
+    for desktop_id in fleet.ids(REBUILDING):  # last night's re-imaging is done
+        fleet.update(desktop_id, task_status=None, kind=COMPLIANT)
+    drifted = fleet.ids(DRIFTED)  # before tonight's: a desktop is not broken and fixed in one night
+
+    fixable = sorted({*drifted, *(d for kind in _NON_COMPLIANT_KINDS for d in fleet.ids(kind))})
+    fixed = tuple(rng.sample(fixable, min(1, len(fixable))))
+    for desktop_id in fixed:
+        fleet.update(desktop_id, sysprep=Sysprep(), kind="fixed")
+
+    compliant = fleet.ids(COMPLIANT)
+    broken = tuple(rng.sample(compliant, min(1 + night % 2, len(compliant))))
+    for desktop_id in broken:
+        fleet.update(desktop_id, sysprep=rng.choice(_FAILURES), kind=DRIFTED)
+
+    deleted: tuple[str, ...] = ()
+    present = [d for d in DELETABLE if d in fleet]
+    if night % 3 == 0 and present:
+        deleted = (present[0],)
+        fleet.remove(present[0])
+
+    changed: tuple[str, ...] = ()
+    still = [d for d in drifted if d not in fixed]
+    if night % 4 == 0 and still:
+        desktop_id = rng.choice(still)
+        other = [f for f in _FAILURES if f != fleet[desktop_id].sysprep]
+        fleet.update(desktop_id, sysprep=rng.choice(other), kind=DRIFTED)
+        changed = (desktop_id,)
+
+    rebuilding: tuple[str, ...] = ()
+    if night % 5 == 0:
+        compliant = fleet.ids(COMPLIANT)
+        rebuilding = tuple(rng.sample(compliant, min(2, len(compliant))))
+        for desktop_id in rebuilding:
+            fleet.update(desktop_id, task_status=REBUILDING, kind=REBUILDING)
+    return Drift(broken, fixed, deleted, changed, rebuilding, names)

@@ -13,7 +13,13 @@ from sysprep_guard.client import SignedClient, resolve_credentials
 from sysprep_guard.errors import GuardError
 from sysprep_guard.events import Skip, parse_event
 from sysprep_guard.logs import bind_request_id, log
-from sysprep_guard.orchestrator import PUBLISH_RESERVE_SECONDS, RETURN_MARGIN_SECONDS, Services, execute
+from sysprep_guard.orchestrator import (
+    PUBLISH_RESERVE_SECONDS,
+    RETURN_MARGIN_SECONDS,
+    STATE_RESERVE_SECONDS,
+    Services,
+    execute,
+)
 from sysprep_guard.settings import load_settings
 from sysprep_guard.smn import Smn
 from sysprep_guard.timing import Clock, Deadline
@@ -47,9 +53,11 @@ def _build(context: Any) -> Services:
         settings = load_settings(lambda key: _ask(context, "getUserData", key) or os.environ.get(key))
         clock = Clock()
         client = SignedClient(settings.project_id, clock=clock, max_concurrency=settings.max_concurrency)
+        # Workspace calls leave time to publish, and with a history to read and write it.
+        keep = PUBLISH_RESERVE_SECONDS + (STATE_RESERVE_SECONDS if settings.state_bucket or settings.metrics else 0)
         _services = Services(
             settings=settings,
-            workspace=Workspace(client, settings.workspace_endpoint, settings.project_id, keep=PUBLISH_RESERVE_SECONDS),
+            workspace=Workspace(client, settings.workspace_endpoint, settings.project_id, keep=keep),
             smn=Smn(client, settings.smn_endpoint, settings.project_id, keep=RETURN_MARGIN_SECONDS),
             clock=clock,
         )

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -54,6 +55,10 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.t += seconds
+
+    def wall(self) -> datetime:
+        """The real date and time, moved on by the fake seconds slept."""
+        return datetime.now(timezone.utc) + timedelta(seconds=self.t - 1000.0)
 
 
 @dataclass

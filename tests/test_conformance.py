@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import huaweicloudsdkces.v1.model as ces_models
 import huaweicloudsdksmn.v2.model as smn_models
 import huaweicloudsdkworkspace.v2.model as workspace_models
 import pytest
@@ -39,7 +40,8 @@ from sysprep_guard.traces import RESOURCE_TYPE, SERVICE_TYPE, TRACES, cts_operat
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITIONS = json.loads((ROOT / "tests" / "data" / "huawei_api_definitions.json").read_text())
 SERVICE_OF = {"workspace": "Workspace", "smn": "SMN"}
-MODELS = {"Workspace": workspace_models, "SMN": smn_models}
+MODELS = {"Workspace": workspace_models, "SMN": smn_models, "CES": ces_models}
+BUCKET = "sysprep-state"
 BASELINE_ONLY = {"ShowSysprepInfo"}  # served for benchmarks/ (the official client's per-desktop way), never called
 # The IAM actions of operations whose definition carries none, from their API pages (see permissions.py).
 DOCUMENTED_ACTIONS = {
@@ -70,34 +72,48 @@ def sdk_route(operation: str) -> tuple[str, str]:
     return info["method"], info["resource_path"]
 
 
-@pytest.fixture(scope="module")
-def exchanges() -> list[Exchange]:
-    """Every call the function made running each sample event and a two-page sweep, with the emulator's answers."""
+def recorded_runs(runs: list[tuple[Any, Fleet, dict[str, str]]], times: int = 1) -> list[Exchange]:
+    """Every call the function made on these runs (event, fleet, extra settings; each `times` in a row on one
+    emulator), with the emulator's answers."""
     recorded: list[Exchange] = []
     clock = FakeClock()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(index, "Clock", lambda: clock)
-        runs: list[tuple[Any, Fleet]] = [(load_event(p.name), samples.fleet(0)) for p in sorted(EVENTS.glob("*.json"))]
-        runs.append((load_event("timer.json"), Fleet.seeded(1_200, seed=3)))
-        for event, fleet in runs:
+        for event, fleet, extra in runs:
             patch.setattr(index, "_services", None)
-            with Emulator(fleet=fleet, record=True) as emu:
+            with Emulator(fleet=fleet, record=True, buckets=[BUCKET], ces=True) as emu:
                 samples.stage(emu, event)
                 user_data = {
                     "REGION": emu.region,
                     "PROJECT_ID": emu.project_id,
-                    "WORKSPACE_ENDPOINT": emu.url,
-                    "SMN_ENDPOINT": emu.url,
+                    "ENDPOINTS": emu.url,
                     "SMN_TOPIC_URN": emu.topic,
                     **samples.LOCAL_POLICY,
+                    **extra,
                 }
-                context = Context(
-                    user_data, access_key=FAKE_AK, secret_key=FAKE_SK, security_token=FAKE_TOKEN, now=clock.now
-                )
-                index.handler(event, context)
+                for _ in range(times):
+                    context = Context(
+                        user_data, access_key=FAKE_AK, secret_key=FAKE_SK, security_token=FAKE_TOKEN, now=clock.now
+                    )
+                    index.handler(event, context)
                 recorded += emu.exchanges
                 assert emu.errors == []
     return recorded
+
+
+@pytest.fixture(scope="module")
+def exchanges() -> list[Exchange]:
+    """Every call the function made running each sample event and a two-page sweep, with no optional feature."""
+    runs = [(load_event(p.name), samples.fleet(0), {}) for p in sorted(EVENTS.glob("*.json"))]
+    runs.append((load_event("timer.json"), Fleet.seeded(1_200, seed=3), {}))
+    return recorded_runs(runs)
+
+
+@pytest.fixture(scope="module")
+def featured() -> list[Exchange]:
+    """The calls of two sweeps with the run history (STATE_BUCKET) and Cloud Eye metrics (METRICS) on."""
+    extra = {"STATE_BUCKET": BUCKET, "METRICS": "true"}
+    return recorded_runs([(load_event("timer.json"), samples.fleet(), extra)], times=2)
 
 
 # Building and checking the official models ----------------------------------------------------------------
@@ -166,6 +182,16 @@ def query_object(exchange: Exchange, request_model: Any) -> dict[str, Any]:
     return query
 
 
+def wire(value: Any) -> Any:
+    """An SDK model as the SDK would send it: its wire names, without the fields left unset."""
+    if isinstance(value, list):
+        return [wire(v) for v in value]
+    if hasattr(value, "attribute_map"):
+        fields = {value.attribute_map[a]: wire(getattr(value, a)) for a in value.openapi_types}
+        return {k: v for k, v in fields.items() if v is not None}
+    return value
+
+
 def path_parameters(exchange: Exchange) -> dict[str, str]:
     template = definition(exchange.operation)["path"]
     pattern = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "/?$"
@@ -177,13 +203,18 @@ def path_parameters(exchange: Exchange) -> dict[str, str]:
 # The tests ----------------------------------------------------------------------------------------------
 
 
-def test_the_function_makes_the_calls_expected(exchanges: list[Exchange]) -> None:
+def test_the_function_makes_the_calls_expected(exchanges: list[Exchange], featured: list[Exchange]) -> None:
     made = {e.operation for e in exchanges}
     assert made == {"ListDesktops", "ListDesktopsDetail", "CheckSysprepInfo", "ShowJob", "PublishMessage"}
+    assert {e.operation for e in featured} - made == {"PutObject", "ListObjects", "GetObject", "CreateMetricData"}
 
 
-def test_every_request_builds_the_official_request_model(exchanges: list[Exchange]) -> None:
-    for exchange in exchanges:
+def test_every_request_builds_the_official_request_model(exchanges: list[Exchange], featured: list[Exchange]) -> None:
+    sdk_signed = [
+        e for e in exchanges + featured if service_of(e.operation) != "OBS"
+    ]  # OBS: tests/test_emulator_storage.py
+    assert {e.operation for e in sdk_signed} >= {"CreateMetricData", "ListDesktops", "PublishMessage"}
+    for exchange in sdk_signed:
         service = service_of(exchange.operation)
         package = MODELS[service]
         request_model = getattr(package, f"{exchange.operation}Request")
@@ -194,9 +225,7 @@ def test_every_request_builds_the_official_request_model(exchanges: list[Exchang
         built = deserialise(fields, f"{exchange.operation}Request", package)
         assert built.to_dict() is not None
         if "body" in fields:  # the body is what the SDK would have sent, field for field
-            body = built.body
-            sent = {type(body).attribute_map.get(k, k): v for k, v in (body.to_dict() or {}).items()}
-            assert {k: v for k, v in sent.items() if v is not None} == fields["body"], exchange.operation
+            assert wire(built.body) == fields["body"], exchange.operation
 
 
 def test_every_answer_deserialises_into_the_official_response_model_with_no_field_lost(
@@ -229,18 +258,46 @@ def test_the_emulator_serves_exactly_the_official_operations_the_function_calls(
         assert route.pattern.match(re.sub(r"\{(\w+)\}", "x", path)), f"{operation}: the emulator does not serve {path}"
 
 
-def test_the_iam_policy_grants_exactly_the_actions_of_the_calls_made(exchanges: list[Exchange]) -> None:
-    policy = json.loads((ROOT / "docs" / "iam-policy.json").read_text())
-    (statement,) = policy["Statement"]
-    made = {e.operation for e in exchanges}
+def actions_of(exchanges: list[Exchange]) -> set[str]:
+    """The IAM action of each call made, as its source names it; and what the function tells operators agrees."""
     needed = set()
-    for operation in made:
+    for operation in {e.operation for e in exchanges}:
         official = definition(operation)["iam_action"] or DOCUMENTED_ACTIONS[operation]
         call = f"{service_of(operation).lower()} {operation}"
-        assert ACTIONS[call] == official, call  # what the function tells operators matches the source
+        assert ACTIONS[call] == official, call
         needed.add(official)
-    assert sorted(statement["Action"]) == sorted(needed) and statement["Effect"] == "Allow"
-    assert set(ACTIONS.values()) == needed  # no action is named for a call the function never makes
+    return needed
+
+
+def granted(name: str) -> set[str]:
+    policy = json.loads((ROOT / "docs" / name).read_text())
+    assert all(statement["Effect"] == "Allow" for statement in policy["Statement"])
+    return {action for statement in policy["Statement"] for action in statement["Action"]}
+
+
+def test_the_iam_policies_grant_exactly_the_actions_of_the_calls_made(
+    exchanges: list[Exchange], featured: list[Exchange]
+) -> None:
+    base = actions_of(exchanges)
+    assert granted("iam-policy.json") == base
+    assert granted("iam-policy-metrics.json") == actions_of([e for e in featured if e.operation == "CreateMetricData"])
+    history = actions_of([e for e in featured if service_of(e.operation) == "OBS"])
+    assert (
+        granted("iam-policy-history.json")
+        == history
+        == {
+            "obs:object:PutObject",
+            "obs:object:GetObject",
+            "obs:bucket:ListBucket",
+        }
+    )
+    assert set(ACTIONS.values()) == base | actions_of(featured)  # no action named for a call never made
+    # The OBS actions only on the state bucket and its objects (OBS is a global service: a policy of its own).
+    policy = json.loads((ROOT / "docs" / "iam-policy-history.json").read_text())
+    assert {r for statement in policy["Statement"] for r in statement["Resource"]} == {
+        f"OBS:*:*:bucket:{BUCKET}",
+        f"OBS:*:*:object:{BUCKET}/*",
+    }
 
 
 def test_every_trace_is_a_real_workspace_trace_of_the_operation_it_names() -> None:

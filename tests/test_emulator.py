@@ -82,8 +82,7 @@ def run(emu: Emulator, clock: FakeClock) -> Run:
         user_data = {
             "REGION": REGION,
             "PROJECT_ID": PROJECT,
-            "WORKSPACE_ENDPOINT": emu.url,
-            "SMN_ENDPOINT": emu.url,
+            "ENDPOINTS": emu.url,
             "SMN_TOPIC_URN": emu.topic,
             "MIN_SYSPREP_VERSION": "3.0.10",
             "REQUIRE_HIBERNATE": "true",
@@ -722,7 +721,7 @@ def test_the_cli_serves_until_ctrl_c(client: SignedClient) -> None:
         banner = ""
         while "Ctrl-C" not in banner and (line := process.stdout.readline()):
             banner += line
-        for shown in (PROJECT, TOPIC, FAKE_AK, FAKE_SK, FAKE_TOKEN, f"WORKSPACE_ENDPOINT={url}"):
+        for shown in (PROJECT, TOPIC, FAKE_AK, FAKE_SK, FAKE_TOKEN, f"ENDPOINTS={url}"):
             assert shown in banner
         assert Workspace(client, url, PROJECT).list_page(0).total_count == 7
     finally:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from huaweicloudsdkces.v1.region.ces_region import CesRegion
 from huaweicloudsdkeg.v1.region.eg_region import EgRegion
 from huaweicloudsdkfunctiongraph.v2.region.functiongraph_region import FunctionGraphRegion
+from huaweicloudsdkobs.v1.region.obs_region import ObsRegion
 from huaweicloudsdksmn.v2.region.smn_region import SmnRegion
 from huaweicloudsdkworkspace.v2.region.workspace_region import WorkspaceRegion
 
@@ -12,7 +14,14 @@ from sysprep_guard.endpoints import default_endpoint
 from sysprep_guard.settings import load_settings
 
 # The services the function calls, and those scripts/deploy calls.
-TABLES = {"workspace": WorkspaceRegion, "smn": SmnRegion, "functiongraph": FunctionGraphRegion, "eg": EgRegion}
+TABLES = {
+    "workspace": WorkspaceRegion,
+    "smn": SmnRegion,
+    "obs": ObsRegion,  # the run history (huaweicloudsdkobs's table; the function signs with esdk-obs-python)
+    "ces": CesRegion,
+    "functiongraph": FunctionGraphRegion,
+    "eg": EgRegion,
+}
 
 
 def official(table: type, region: str) -> str:

@@ -31,7 +31,7 @@ def trace(**fields: object) -> dict[str, object]:
 
 # What each sample asks for. Every CTS trace name the function acts on has a sample.
 SAMPLES = {
-    "timer.json": ("timer", Sweep()),
+    "timer.json": ("timer", Sweep(weekday="saturday")),  # 2026-11-28T02:00:00+08:00, where the timer fired
     "manual-sweep.json": ("manual", Sweep()),
     "manual.json": ("manual", Check(desktop_ids=(desktop(3), desktop(4)))),
     "cts-create-desktops.json": ("cts", Check(job_ids=(job(1),))),
@@ -150,6 +150,18 @@ def test_eventgrid_accepts_either_case_and_a_wrapped_trace() -> None:
     assert parse_event(event).target == Check(desktop_ids=(uuid_for(2),))
     other = parse_event({"specversion": "1.0", "type": "OBS:Object:Created", "data": {}}).target
     assert isinstance(other, Skip)
+
+
+@pytest.mark.parametrize(
+    ("time", "weekday"),
+    [("2026-11-30T01:00:00+08:00", "monday"), ("2026-11-29T17:00:00Z", "sunday"), (1795845600000, None), ("x", None)],
+)
+def test_a_timer_says_which_day_it_fired_where_it_fired(time: object, weekday: str | None) -> None:
+    assert parse_event({"trigger_type": "TIMER", "time": time}).target == Sweep(weekday=weekday)
+
+
+def test_a_manual_sweep_can_ask_for_the_full_report() -> None:
+    assert parse_event({"sweep": True, "full_report": True}).target == Sweep(full_report=True)
 
 
 def test_manual_ids_are_deduplicated_and_capped() -> None:

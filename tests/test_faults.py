@@ -43,8 +43,7 @@ def run(emu: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
             "REGION": "ap-southeast-1",
             "PROJECT_ID": emu.project_id,
             "SMN_TOPIC_URN": emu.topic,
-            "WORKSPACE_ENDPOINT": emu.url,
-            "SMN_ENDPOINT": emu.url,
+            "ENDPOINTS": emu.url,
             "MIN_SYSPREP_VERSION": "3.0.10",
             **settings,
         }

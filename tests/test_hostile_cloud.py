@@ -89,8 +89,7 @@ def run(hostile: Hostile, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
             "REGION": REGION,
             "PROJECT_ID": PROJECT,
             "SMN_TOPIC_URN": TOPIC,
-            "WORKSPACE_ENDPOINT": hostile.url,
-            "SMN_ENDPOINT": hostile.url,
+            "ENDPOINTS": hostile.url,
             "MIN_SYSPREP_VERSION": "3.0.10",
             **settings,
         }
@@ -533,10 +532,10 @@ def test_echoed_secrets_never_come_out(run: Run, hostile: Hostile, route: str, s
 
 
 def test_an_endpoint_with_a_password_fails_configuration_without_repeating_it(run: Run, hostile: Hostile) -> None:
-    """WORKSPACE_ENDPOINT carries user:password (the password holding '@' and '/'): configuration fails with
+    """ENDPOINTS carries user:password (the password holding '@' and '/'): configuration fails with
     ConfigError, and no part of the userinfo is in the message or the logs; no request is sent."""
     port = hostile.url.rsplit(":", 1)[1]
-    outcome = run(TIMER, WORKSPACE_ENDPOINT=f"http://user:p@ss/w0rd@127.0.0.1:{port}")
+    outcome = run(TIMER, ENDPOINTS=f"http://user:p@ss/w0rd@127.0.0.1:{port}")
     error, logs = outcome.error, outcome.logs
     assert isinstance(error, ConfigError), f"expected ConfigError, got {error!r}"
     for part in ("user:", "p@ss", "ss/w0rd", "w0rd"):
@@ -795,13 +794,13 @@ def test_a_timer_event_naming_desktops_is_refused_before_any_request(run: Run, h
 def test_an_endpoint_host_with_a_space_or_non_ascii_fails_configuration(
     run: Run, hostile: Hostile, endpoint: str
 ) -> None:
-    """A WORKSPACE_ENDPOINT host with a space or non-ASCII characters fails configuration (ConfigError naming the
+    """An ENDPOINTS host with a space or non-ASCII characters fails configuration (ConfigError naming the
     key), not at call time."""
-    outcome = run(TIMER, WORKSPACE_ENDPOINT=endpoint)
+    outcome = run(TIMER, ENDPOINTS=f"workspace={endpoint}")
     error = outcome.error
     assert isinstance(error, ConfigError), (
         f"expected ConfigError, got {error!r}; the endpoint was accepted and failed at call time: "
         f"{outcome.summary and outcome.summary['errors'][:1]}"
     )
-    assert "WORKSPACE_ENDPOINT" in str(error), f"the ConfigError does not name the key: {error}"
+    assert "ENDPOINTS" in str(error), f"the ConfigError does not name the key: {error}"
     assert hostile.requests == [], "a request was sent before the configuration was refused"

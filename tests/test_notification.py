@@ -175,6 +175,7 @@ def test_sms_is_one_short_line_without_the_characters_sms_refuses() -> None:
 def test_attributes_let_subscribers_filter_and_follow_smns_value_rules() -> None:
     summary = make_summary(5, 1, incomplete=True)
     assert attributes(summary, Part(number=2, of=3)) == [
+        {"name": "report", "type": "STRING", "value": "full"},  # or "changes", with NOTIFY=changes
         {"name": "severity", "type": "STRING", "value": "non_compliant"},
         {"name": "trigger", "type": "STRING", "value": "timer"},
         {"name": "region", "type": "STRING", "value": "ap_southeast_1"},
@@ -195,8 +196,8 @@ def test_attributes_let_subscribers_filter_and_follow_smns_value_rules() -> None
             ],
         },
     ]
-    assert attributes(make_summary(0, 2))[0]["value"] == "unchecked"
-    assert [n.attributes[4]["value"] for n in rendered("split")] == ["1_of_4", "2_of_4", "3_of_4", "4_of_4"]
+    assert attributes(make_summary(0, 2))[1]["value"] == "unchecked"
+    assert [n.attributes[5]["value"] for n in rendered("split")] == ["1_of_4", "2_of_4", "3_of_4", "4_of_4"]
 
 
 def test_the_policy_is_named_in_every_protocol_for_people() -> None:

@@ -49,11 +49,15 @@ def test_empty_values_count_as_unset() -> None:
         ({"DRY_RUN": "maybe"}, "DRY_RUN='maybe'"),
         ({"JOB_WAIT_SECONDS": "soon"}, "JOB_WAIT_SECONDS='soon'"),
         ({"JOB_WAIT_SECONDS": "-1"}, "JOB_WAIT_SECONDS"),
-        ({"WORKSPACE_ENDPOINT": "http://workspace.example.com"}, "loopback"),
-        ({"SMN_ENDPOINT": "smn.example.com"}, "SMN_ENDPOINT"),
-        ({"SMN_ENDPOINT": "https://smn.example.com/v2"}, "without a path"),
-        ({"SMN_ENDPOINT": "https://user:hunter2@smn.example.com"}, "credentials in the URL"),
-        ({"SMN_ENDPOINT": "https://smn.example.com:99999"}, "port"),
+        ({"ENDPOINTS": "workspace=http://workspace.example.com"}, "loopback"),
+        ({"ENDPOINTS": "smn.example.com"}, "ENDPOINTS"),
+        ({"ENDPOINTS": "smn=https://smn.example.com/v2"}, "without a path"),
+        ({"ENDPOINTS": "smn=https://user:hunter2@smn.example.com"}, "credentials in the URL"),
+        ({"ENDPOINTS": "smn=https://smn.example.com:99999"}, "port"),
+        ({"ENDPOINTS": "sms=https://smn.example.com"}, "services among workspace, smn"),
+        ({"NOTIFY": "changes"}, "needs STATE_BUCKET"),
+        ({"STATE_BUCKET": "Sysprep_State"}, "OBS bucket name"),
+        ({"FULL_REPORT_DAY": "funday"}, "FULL_REPORT_DAY"),
     ],
 )
 def test_bad_values_fail_with_the_key_named(values: dict[str, str], names: str) -> None:
@@ -69,7 +73,7 @@ def test_the_topic_is_optional_in_a_dry_run() -> None:
 
 @pytest.mark.parametrize("host", ["127.0.0.1:8080", "localhost:9", "[::1]:8080"])
 def test_plain_http_is_accepted_for_loopback_only(host: str) -> None:
-    assert settings(WORKSPACE_ENDPOINT=f"http://{host}/").workspace_endpoint == f"http://{host}"
+    assert settings(ENDPOINTS=f"http://{host}/").workspace_endpoint == f"http://{host}"
 
 
 def test_several_problems_are_reported_together() -> None:
@@ -88,7 +92,7 @@ def test_several_problems_are_reported_together() -> None:
 )
 def test_a_password_in_an_endpoint_is_not_repeated_in_the_error(endpoint: str) -> None:
     with pytest.raises(ConfigError) as err:
-        settings(WORKSPACE_ENDPOINT=endpoint)
+        settings(ENDPOINTS=endpoint)
     assert "hunter2" not in str(err.value) and "hun" not in str(err.value) and "admin" not in str(err.value)
     assert "credentials in the URL are not accepted" in str(err.value)
 
@@ -96,4 +100,4 @@ def test_a_password_in_an_endpoint_is_not_repeated_in_the_error(endpoint: str) -
 @pytest.mark.parametrize("endpoint", ["https://work space.example.com", "https://wörk.example.com", "https://a..b.com"])
 def test_a_host_that_is_no_dns_name_fails_configuration(endpoint: str) -> None:
     with pytest.raises(ConfigError, match="not a DNS name"):
-        settings(WORKSPACE_ENDPOINT=endpoint)
+        settings(ENDPOINTS=endpoint)

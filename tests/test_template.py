@@ -82,7 +82,7 @@ def test_the_template_loads_with_its_parameters_filled() -> None:
     function = template.function
     assert (function["handler"], function["memory_size"], function["timeout"]) == ("index.handler", 256, 900)
     assert (function["code_type"], function["xrole"]) == ("zip", "fake-agency-test-only")
-    assert template.user_data["SMN_TOPIC_URN"] == TOPIC and template.user_data["WORKSPACE_ENDPOINT"] == ""
+    assert template.user_data["SMN_TOPIC_URN"] == TOPIC and template.user_data["ENDPOINTS"] == ""
     assert [t["trigger_type_code"] for t in template.triggers] == ["TIMER", "CTS"]
     assert template.missing == ()
 

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from .core import DEFAULT_PROJECT_ID, DEFAULT_REGION, FAKE_AK, Emulator
 from .fleet import Fleet
 
+DEFAULT_BUCKET = "sysprep-state"
+
 
 def banner(emulator: Emulator) -> str:
     """What someone starting the emulator by hand needs to point the function at it."""
@@ -24,6 +26,16 @@ def banner(emulator: Emulator) -> str:
         f"  topic URN    {emulator.topic}",
         f"  desktops     {len(emulator.fleet):,} (seed {emulator.fleet.seed}): {fleet or 'none'}",
     ]
+    buckets = list(emulator.buckets)  # in the order given: the first is the one to configure
+    if emulator.obs is not None:
+        lines.append(
+            f"  OBS buckets  {', '.join(buckets) or 'none'} (path-style {url}/BUCKET/KEY;"
+            " ObsClient(server=URL, path_style=True, signature='obs'))"
+        )
+    else:
+        lines.append("  OBS          not served")
+    served = "custom metrics (POST /V1.0/{project_id}/metric-data)" if emulator.ces is not None else "not served"
+    lines.append(f"  Cloud Eye    {served}")
     if keys is not None:
         lines += [
             f"  access key   {FAKE_AK}",
@@ -33,8 +45,13 @@ def banner(emulator: Emulator) -> str:
     lines += [
         "configure the function with:",
         f"  REGION={emulator.region} PROJECT_ID={emulator.project_id} SMN_TOPIC_URN={emulator.topic}",
-        f"  WORKSPACE_ENDPOINT={url} SMN_ENDPOINT={url}",
     ]
+    storage = [f"ENDPOINTS={url}"]
+    if buckets:
+        storage.append(f"STATE_BUCKET={buckets[0]}")
+    if emulator.ces is not None:
+        storage.append("METRICS=true")
+    lines.append("  " + " ".join(storage))
     if keys is not None:
         lines.append(
             f"  HUAWEICLOUD_SDK_AK={FAKE_AK} HUAWEICLOUD_SDK_SK={keys[0]}"
@@ -47,7 +64,7 @@ def banner(emulator: Emulator) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devkit.emulator",
-        description="Run the local cloud emulator (Workspace, SMN, ...) in the foreground until Ctrl-C.",
+        description="Run the local cloud emulator (Workspace, SMN, OBS, Cloud Eye) in the foreground until Ctrl-C.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (0 picks a free one; default 8080)")
@@ -55,6 +72,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the fleet (default 0)")
     parser.add_argument("--project-id", default=DEFAULT_PROJECT_ID)
     parser.add_argument("--region", default=DEFAULT_REGION)
+    parser.add_argument(
+        "--bucket",
+        action="append",
+        dest="buckets",
+        metavar="NAME",
+        help=f"an OBS bucket that exists (repeatable; default {DEFAULT_BUCKET})",
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every call")
     parser.add_argument("--quiet", action="store_true", help="do not print a line per call")
     args = parser.parse_args(argv)
@@ -62,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         project_id=args.project_id,
         region=args.region,
         fleet=Fleet.seeded(args.desktops, seed=args.seed),
+        buckets=args.buckets or [DEFAULT_BUCKET],
+        ces=True,
         host=args.host,
         port=args.port,
         latency=args.latency,

@@ -1,4 +1,8 @@
-"""The emulator: one server on 127.0.0.1 for every emulated service, with the gateway's checks in front."""
+"""The emulator: one server on 127.0.0.1 for every emulated service, each behind its endpoint's checks.
+
+Workspace, SMN and CES sit behind the API gateway (SDK-HMAC-SHA256, the project id first in the path); OBS checks
+its own signatures and has no project in its paths. Each route carries its endpoint (http.Endpoint), so the core
+reads the body, authenticates, checks the project and injects faults the same way for every service."""
 
 from __future__ import annotations
 
@@ -14,12 +18,28 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
 from .faults import Fault, Injected
 from .fleet import Fleet
-from .http import Answer, Handler, Request, Server, gateway_error, query_pairs, read_body, send, signature_problem
+from .http import (
+    GATEWAY,
+    MAX_REQUEST_BYTES,
+    Answer,
+    Endpoint,
+    Handler,
+    Request,
+    Server,
+    gateway_error,
+    query_pairs,
+    read_body,
+    send,
+)
+
+if TYPE_CHECKING:
+    from .obs import StoredObject
 
 # Obviously fake keys: the only ones the emulator accepts unless told otherwise.
 FAKE_AK = "EMULATORAKFAKE000001"
@@ -37,7 +57,8 @@ def topic_urn(region: str, project_id: str, name: str = DEFAULT_TOPIC_NAME) -> s
 
 
 class Service(Protocol):
-    """What the gateway needs of an emulated service: its error shape and its codes for the gateway's refusals."""
+    """What the core needs of an emulated service: its error shape and its codes for the core's own refusals (a body
+    it cannot read, another project)."""
 
     bad_request_code: str
     forbidden_code: str
@@ -47,7 +68,8 @@ class Service(Protocol):
 
 @dataclass(frozen=True)
 class Route:
-    """One official operation: `pattern` matches its path, whose first group is the project id."""
+    """One official operation: `pattern` matches its path; with an endpoint whose paths carry the project id (the
+    gateway's), the first group is the project id."""
 
     method: str
     pattern: re.Pattern[str]
@@ -55,6 +77,7 @@ class Route:
     operation: str  # the operation's official name (API Explorer, SDK): "ListDesktops", ...
     handle: Callable[[Request], Answer]
     service: Service
+    endpoint: Endpoint = GATEWAY  # how requests reach it: who authenticates them, whether a project is in the path
 
 
 @dataclass(frozen=True)
@@ -89,7 +112,11 @@ class Published:
 
 
 class Emulator:
-    """Workspace and SMN (and, through their modules, the other services) on one port, signature checks included."""
+    """Workspace and SMN, and on request OBS (`buckets`) and Cloud Eye (`ces`), on one port, signature checks included.
+
+    OBS is served when `buckets` is given (the buckets that exist, possibly none), CES when `ces` is true: without
+    them the emulator serves exactly the operations the function calls today. With `obs_dir`, OBS's objects are
+    kept in files there too, and outlive the emulator."""
 
     def __init__(
         self,
@@ -98,6 +125,9 @@ class Emulator:
         region: str = DEFAULT_REGION,
         fleet: Fleet | None = None,
         topics: Sequence[str] | None = None,
+        buckets: Sequence[str] | None = None,
+        obs_dir: Path | None = None,
+        ces: bool = False,
         keys: Mapping[str, tuple[str, str | None]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -105,6 +135,8 @@ class Emulator:
         verbose: bool = False,
         record: bool = False,
     ) -> None:
+        from .ces import Ces, MetricPoint
+        from .obs import Obs
         from .smn import Smn
         from .workspace import Workspace
 
@@ -119,13 +151,14 @@ class Emulator:
             keys if keys is not None else {FAKE_AK: (FAKE_SK, FAKE_TOKEN)}
         )
         self.latency = latency  # seconds added to every call
-        self.clock: Callable[[], float] = time.time  # what X-Sdk-Date is checked against
+        self.clock: Callable[[], float] = time.time  # what X-Sdk-Date, OBS's Date and CES's collect_time meet
         self.verbose = verbose
         self.host, self.port = host, port
 
         # What happened; read freely, reset with clear_records().
         self.calls: list[tuple[str, int]] = []  # (kind, HTTP status or DROPPED), in answer order
         self.published: list[Published] = []
+        self.metrics: list[MetricPoint] = []  # CES data points accepted, in order
         self.rejected_signatures = 0
         self.max_concurrency = 0  # most requests in progress at once
         self.errors: list[str] = []  # the emulator's own bugs (answered 500): tests assert it stays empty
@@ -143,7 +176,14 @@ class Emulator:
 
         self.workspace = Workspace(self)
         self.smn = Smn(self)
-        self.routes: tuple[Route, ...] = (*self.workspace.routes(), *self.smn.routes())
+        self.ces = Ces(self) if ces else None
+        self.obs = Obs(self, buckets, obs_dir) if buckets is not None else None
+        routes = [*self.workspace.routes(), *self.smn.routes()]
+        if self.ces is not None:
+            routes += self.ces.routes()
+        if self.obs is not None:
+            routes += self.obs.routes()  # last: its paths are the least specific
+        self.routes: tuple[Route, ...] = tuple(routes)
         self.fault_kinds = frozenset({route.kind for route in self.routes} | {"any"})
 
     # Lifecycle ------------------------------------------------------------------------------------
@@ -190,6 +230,16 @@ class Emulator:
             raise RuntimeError("the emulator is not running: use start() or `with Emulator(...) as emu`")
         return f"http://{self.host}:{self.port}"
 
+    def settings(self, **extra: str) -> dict[str, str]:
+        """The function's configuration (user data) that points it at this emulator, plus `extra`."""
+        return {
+            "REGION": self.region,
+            "PROJECT_ID": self.project_id,
+            "SMN_TOPIC_URN": self.topic,
+            "ENDPOINTS": self.url,
+            **extra,
+        }
+
     # Scripting ------------------------------------------------------------------------------------
 
     def add_job(self, job_id: str, states: Sequence[Mapping[str, Any]]) -> None:
@@ -210,14 +260,27 @@ class Emulator:
         the old Sysprep until ShowJob has answered the final state, then the new one (SUCCESS) or the old (FAILED)."""
         return self.workspace.add_rebuild_job(job_id, after, running=running, final=final)
 
-    def inject(self, kind: str, fault: Fault, times: int = 1) -> None:
-        """The next `times` calls of `kind` ("any" for every kind) meet `fault`, in the order injected."""
+    @property
+    def buckets(self) -> dict[str, dict[str, StoredObject]]:
+        """OBS's buckets: name -> {key -> StoredObject} (empty when OBS is not served). Read under no lock only
+        while no request is in progress."""
+        return self.obs.buckets if self.obs is not None else {}
+
+    def put_object(self, bucket: str, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
+        """Store an object as a PutObject would (for a run history that exists before the function runs)."""
+        if self.obs is None:
+            raise RuntimeError("OBS is not served: give Emulator(buckets=[...])")
+        self.obs.store(bucket, key, data, content_type=content_type)
+
+    def inject(self, kind: str, fault: Fault, times: int = 1, query: dict[str, str] | None = None) -> None:
+        """The next `times` calls of `kind` ("any" for every kind) meet `fault`, in the order injected; with
+        `query`, only calls whose query carries those values (e.g. {"offset": "1000"}: that page)."""
         if kind not in self.fault_kinds:
             raise ValueError(f"kind must be one of {sorted(self.fault_kinds)}, not {kind!r}")
         if times < 1:
             raise ValueError("times must be at least 1")
         with self._lock:
-            self._faults.append(Injected(kind, fault, times))
+            self._faults.append(Injected(kind, fault, times, query))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -227,6 +290,7 @@ class Emulator:
         with self._lock:
             self.calls.clear()
             self.published.clear()
+            self.metrics.clear()
             self.exchanges.clear()
             self.rejected_signatures = 0
             self.max_concurrency = self._active
@@ -247,7 +311,7 @@ class Emulator:
     def _handle(self, request: Handler) -> None:
         request.request_id = request_id = uuid.uuid4().hex
         raw_path, _, raw_query = request.path.partition("?")
-        route, match = self._route(request.command, raw_path)
+        route, match = self._route(request, raw_path)
         kind = route.kind if route is not None else "other"
         with self._lock:
             self._active += 1
@@ -273,10 +337,13 @@ class Emulator:
                 self._active -= 1
                 self._idle.notify_all()
 
-    def _route(self, method: str, raw_path: str) -> tuple[Route | None, re.Match[str] | None]:
+    def _route(self, request: Handler, raw_path: str) -> tuple[Route | None, re.Match[str] | None]:
         for route in self.routes:
             match = route.pattern.match(raw_path)
-            if match is not None and method == route.method:
+            if match is None or request.command != route.method:
+                continue
+            claims = route.endpoint.claims
+            if claims is None or claims(request, _groups(match)):
                 return route, match
         return None, None
 
@@ -294,7 +361,8 @@ class Emulator:
                 return gateway_error(status, "APIG.0201", message, request_id, close=close)
             return route.service.error(status, route.service.bad_request_code, message, request_id, close=close)
 
-        body = read_body(request, error)
+        limit = route.endpoint.max_request_bytes if route is not None else MAX_REQUEST_BYTES
+        body = read_body(request, error, limit)
         if isinstance(body, Answer):
             return body
         if self.latency > 0 and self._stopping.wait(self.latency):
@@ -303,19 +371,33 @@ class Emulator:
             message = "The API does not exist or has not been published in the environment"
             return gateway_error(404, "APIG.0101", message, request_id)
 
-        problem = signature_problem(request, raw_path, raw_query, body, self.keys, self.clock())
-        if problem is not None:
+        endpoint = route.endpoint
+        groups = _groups(match)
+        project = groups[0] if endpoint.project_in_path else None
+        call = Request(
+            method=request.command,
+            path=raw_path,
+            query=query_pairs(raw_query),
+            body=body,
+            params=groups[1:] if endpoint.project_in_path else groups,
+            project_id=project,
+            request_id=request_id,
+            headers=dict(request.headers),
+        )
+        refusal = endpoint.authentication.refusal(request, call, raw_query, self.keys, self.clock())
+        if refusal is not None:
             with self._lock:
                 self.rejected_signatures += 1
-            return gateway_error(401, "APIG.0301", f"Incorrect IAM authentication information: {problem}", request_id)
+            return refusal
 
-        project = unquote(match.group(1))
         header_project = request.headers.get("X-Project-Id")
-        if project != self.project_id or (header_project is not None and header_project != project):
+        if project is not None and (
+            project != self.project_id or (header_project is not None and header_project != project)
+        ):
             message = f"project {project!r} is not the project of these credentials ({self.project_id})"
             return route.service.error(403, route.service.forbidden_code, message, request_id)
 
-        fault = self._take_fault(route.kind)
+        fault = self._take_fault(route.kind, call.query)
         if fault is not None:
             if fault.delay > 0 and self._stopping.wait(fault.delay):
                 return None
@@ -325,28 +407,23 @@ class Emulator:
                 text = fault.body.replace("{request_id}", request_id)
                 return Answer(fault.status, text.encode(), fault.content_type)
 
-        call = Request(
-            method=request.command,
-            path=raw_path,
-            query=query_pairs(raw_query),
-            body=body,
-            params=tuple(unquote(g) for g in match.groups()[1:]),
-            project_id=project,
-            request_id=request_id,
-            headers=dict(request.headers),
-        )
         answer = route.handle(call)
         if self.record:
             with self._lock:
                 self.exchanges.append(Exchange(route.operation, call, answer))
         return answer
 
-    def _take_fault(self, kind: str) -> Fault | None:
+    def _take_fault(self, kind: str, query: list[tuple[str, str]]) -> Fault | None:
         with self._lock:
             for injected in self._faults:
-                if injected.kind in (kind, "any"):
+                if injected.applies(kind, query):
                     injected.left -= 1
                     if injected.left == 0:
                         self._faults.remove(injected)
                     return injected.fault
         return None
+
+
+def _groups(match: re.Match[str]) -> tuple[str, ...]:
+    """A route's path groups, percent-decoded (an optional group that did not take part is "")."""
+    return tuple(unquote(group) if group is not None else "" for group in match.groups())

@@ -78,3 +78,9 @@ class Injected:
     kind: str
     fault: Fault
     left: int
+    query: dict[str, str] | None = None  # only calls whose query has these values (a page's offset, say)
+
+    def applies(self, kind: str, query: list[tuple[str, str]]) -> bool:
+        if self.kind not in (kind, "any"):
+            return False
+        return self.query is None or self.query.items() <= dict(query).items()

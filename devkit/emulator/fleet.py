@@ -112,13 +112,13 @@ class Fleet:
 
     @classmethod
     def seeded(cls, n: int, seed: int = 0, per_kind: float = 0.02) -> Fleet:
-        """`n` desktops: `per_kind` of them (at least one, fleet size permitting) of each non-compliant kind
-        and of desktops being created, at positions drawn from `seed`; the rest compliant."""
+        """`n` desktops: `per_kind` of them (at least one, fleet size permitting, unless 0) of each non-compliant
+        kind and of desktops being created, at positions drawn from `seed`; the rest compliant."""
         if n < 0:
             raise ValueError("a fleet cannot have fewer than 0 desktops")
         fleet = cls(seed)
         fleet._kinds = bytearray(n)  # all 0: compliant
-        each = max(1, round(n * per_kind))
+        each = max(1, round(n * per_kind)) if per_kind > 0 else 0  # 0: all compliant
         codes = [code for code in range(1, len(_KIND_NAMES)) for _ in range(each)][:n]
         rng = random.Random(seed)
         for position, code in zip(rng.sample(range(n), len(codes)), codes, strict=True):
@@ -201,6 +201,14 @@ class Fleet:
             )
         )
         return desktop_id
+
+    def remove(self, desktop_id: str) -> None:
+        """Delete an added desktop (seeded ones are derived from their position and stay)."""
+        position = self._added_at.get(desktop_id.lower())
+        if position is None:
+            raise KeyError(f"{desktop_id} is not an added desktop: only those can be removed")
+        del self._added[position]
+        self._added_at = {d.desktop_id: i for i, d in enumerate(self._added)}
 
     def update(self, desktop_id: str, /, **changes: Any) -> Desktop:
         """Change a desktop's fields (`sysprep=Sysprep(...)`, `status=...`); it becomes kind "custom"."""

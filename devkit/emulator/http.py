@@ -1,4 +1,8 @@
-"""HTTP plumbing shared by every emulated service: the server, answers, and the gateway's signature check."""
+"""HTTP plumbing shared by every emulated service: the server, answers, endpoints, and the gateway's signature check.
+
+An `Endpoint` says how requests reach a service: what authenticates them (the API gateway's SDK-HMAC-SHA256 check
+here, or a service's own, such as OBS's), whether their path starts with the project id, and the largest body taken.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
 from huaweicloudsdkcore.sdk_request import SdkRequest
@@ -23,6 +27,8 @@ if TYPE_CHECKING:
 MAX_DATE_SKEW = 15 * 60  # seconds; the gateway refuses an X-Sdk-Date further off
 MAX_REQUEST_BYTES = 2 * 1024 * 1024  # above any valid request (a 256 KB message, JSON-escaped)
 
+Keys = Mapping[str, tuple[str, str | None]]  # access key -> (secret key, security token or None for a permanent key)
+
 
 @dataclass
 class Answer:
@@ -30,6 +36,7 @@ class Answer:
     body: bytes
     content_type: str = "application/json;charset=UTF-8"
     close: bool = False
+    headers: Mapping[str, str] = field(default_factory=dict)  # sent besides Content-Type and Content-Length
 
 
 def json_answer(status: int, payload: Any, *, close: bool = False) -> Answer:
@@ -49,8 +56,8 @@ class Request:
     path: str
     query: list[tuple[str, str]]
     body: bytes
-    params: tuple[str, ...]  # the route's path parameters after the project id, percent-decoded
-    project_id: str
+    params: tuple[str, ...]  # the route's path parameters after the project id (if any), percent-decoded
+    project_id: str | None  # None for a service whose paths carry no project id (OBS)
     request_id: str
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -106,15 +113,15 @@ class Handler(BaseHTTPRequestHandler):
         pass  # Emulator(verbose=True) prints its own one line per call
 
 
-def read_body(request: Handler, error: Callable[..., Answer]) -> bytes | Answer:
+def read_body(request: Handler, error: Callable[..., Answer], limit: int = MAX_REQUEST_BYTES) -> bytes | Answer:
     if "chunked" in (request.headers.get("Transfer-Encoding") or "").lower():
         return error(411, "send a Content-Length", close=True)
     try:
         length = int(request.headers.get("Content-Length") or 0)
     except ValueError:
         return error(400, "bad Content-Length", close=True)
-    if length < 0 or length > MAX_REQUEST_BYTES:
-        return error(413, f"body over {MAX_REQUEST_BYTES} bytes", close=True)
+    if length < 0 or length > limit:
+        return error(413, f"body over {limit} bytes", close=True)
     return request.rfile.read(length) if length else b""
 
 
@@ -123,6 +130,8 @@ def send(request: Handler, answer: Answer) -> None:
         request.send_response(answer.status)
         request.send_header("Content-Type", answer.content_type)
         request.send_header("Content-Length", str(len(answer.body)))
+        for name, value in answer.headers.items():
+            request.send_header(name, value)
         if answer.close:
             request.send_header("Connection", "close")
             request.close_connection = True
@@ -150,7 +159,7 @@ def load_json(body: bytes) -> Any:
         return None
 
 
-def _header_text(value: str) -> str:
+def header_text(value: str) -> str:
     """http.server decodes header bytes as Latin-1; the signer signed the UTF-8 text."""
     try:
         return value.encode("latin-1").decode("utf-8")
@@ -170,12 +179,7 @@ class _Keys:
 
 
 def signature_problem(
-    request: Handler,
-    raw_path: str,
-    raw_query: str,
-    body: bytes,
-    keys: Mapping[str, tuple[str, str | None]],
-    now: float,
+    request: Handler, raw_path: str, raw_query: str, body: bytes, keys: Keys, now: float
 ) -> str | None:
     """None if the request is signed SDK-HMAC-SHA256 as the gateway wants, else what is wrong with it."""
     authorization = (request.headers.get("Authorization") or "").strip()
@@ -216,7 +220,7 @@ def signature_problem(
         value = request.headers.get(name)
         if value is None:
             return f"signed header {name} is missing"
-        headers[name] = _header_text(value)
+        headers[name] = header_text(value)
     # Rebuild the request and sign it as the SDK does: any difference in what was signed shows here.
     rebuilt = SdkRequest(
         method=request.command,
@@ -234,3 +238,42 @@ def signature_problem(
     if not hmac.compare_digest(expected.encode(), authorization.encode()):
         return "the signature does not match the request"
     return None
+
+
+# Endpoints -------------------------------------------------------------------------------------------
+
+
+class Authentication(Protocol):
+    """How an endpoint authenticates a request: None if it may go on to its service, else the endpoint's refusal."""
+
+    def refusal(self, request: Handler, call: Request, raw_query: str, keys: Keys, now: float) -> Answer | None: ...
+
+
+class GatewaySignature:
+    """The API gateway's check in front of Workspace, SMN and CES: SDK-HMAC-SHA256 as huaweicloudsdkcore signs,
+    refused with APIG.0301 (401)."""
+
+    def refusal(self, request: Handler, call: Request, raw_query: str, keys: Keys, now: float) -> Answer | None:
+        problem = signature_problem(request, call.path, raw_query, call.body, keys, now)
+        if problem is None:
+            return None
+        message = f"Incorrect IAM authentication information: {problem}"
+        return gateway_error(401, "APIG.0301", message, call.request_id)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How requests reach a service's routes.
+
+    `authentication` checks each request before its service sees it; `project_in_path` says whether a route's first
+    group is the project id (checked against the emulator's); `max_request_bytes` is the largest body read;
+    `claims`, if given, decides which requests matching a route's pattern are the service's at all (OBS shares the
+    port with services whose paths could look like bucket names): the others go on to the next route."""
+
+    authentication: Authentication
+    project_in_path: bool = True
+    max_request_bytes: int = MAX_REQUEST_BYTES
+    claims: Callable[[Handler, tuple[str, ...]], bool] | None = None
+
+
+GATEWAY = Endpoint(GatewaySignature())  # Workspace's and SMN's: the API gateway, the project id first in the path

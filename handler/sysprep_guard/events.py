@@ -6,6 +6,7 @@ import json
 import re
 from collections import deque
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -38,6 +39,8 @@ _WALK_NODES = 10_000  # bound on how much of a trace's request/response is searc
 # What an event asks for, once unwrapped.
 class Sweep(BaseModel):
     kind: Literal["sweep"] = "sweep"
+    full_report: bool = False  # asked for: {"sweep": true, "full_report": true}
+    weekday: str | None = None  # a timer's, in the timer's own time zone: the day FULL_REPORT_DAY is about
 
 
 class Check(BaseModel):
@@ -95,7 +98,17 @@ class TimerEvent(BaseModel):
         return data
 
     def target(self) -> Target:
-        return Sweep()
+        return Sweep(weekday=_weekday(self.time))
+
+
+def _weekday(when: object) -> str | None:
+    """The day of a timer's `time` ("2026-11-28T02:00:00+08:00"), where it fired; None when unreadable."""
+    if not isinstance(when, str):
+        return None
+    try:
+        return datetime.fromisoformat(when.replace("Z", "+00:00")).strftime("%A").lower()
+    except ValueError:
+        return None
 
 
 class CtsTrace(BaseModel):
@@ -268,6 +281,7 @@ class ManualEvent(BaseModel):
 
     desktop_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_MANUAL_IDS)
     sweep: Literal[True] | None = None
+    full_report: bool = False  # with "sweep": publish the full report even with NOTIFY=changes
 
     @model_validator(mode="after")
     def _one(self) -> ManualEvent:
@@ -277,7 +291,7 @@ class ManualEvent(BaseModel):
 
     def target(self) -> Target:
         if self.sweep:
-            return Sweep()
+            return Sweep(full_report=self.full_report)
         ids = [_desktop_id(v, "manual event desktop_ids") for v in self.desktop_ids or ()]
         return Check(desktop_ids=_unique(ids))
 

@@ -76,7 +76,7 @@ def judge_batch(run: Run, batch: list[Desktop], infos: list[SysprepInfo]) -> Non
                 )
             )
         else:
-            summary.compliant += 1
+            summary.add_compliant(desktop.desktop_id)
 
 
 def _field(value: str | None) -> str | None:

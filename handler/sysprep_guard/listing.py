@@ -27,7 +27,9 @@ MAX_PAGES = 10_000  # ten million desktops: past that, a listing that never ends
 
 
 def sweep(run: Run) -> Iterator[Desktop]:
-    yield from _Listing(run).desktops()
+    listing = _Listing(run)
+    run.listed = lambda desktop_id: _key(desktop_id) in listing.seen  # for the history: fixed, or gone
+    yield from listing.desktops()
 
 
 def _key(desktop_id: str) -> int:

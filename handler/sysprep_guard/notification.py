@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from .report import MAX_LISTED, Finding, Summary, Unchecked
 from .text import clip, cut_utf8, plural
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: `report`, and the change alert (change_report.py)
 SUBJECT_MAX_BYTES = 512
 MESSAGE_MAX_BYTES = 256 * 1024  # of the whole message_structure
 JSON_PROTOCOLS = ("http", "https", "functionstage", "functiongraph")
 SMS_MAX_CHARS = 490
 _TITLES = 1024  # room in a part for its section titles, which entries' own costs leave out
-_SMS_FORBIDDEN = str.maketrans({"[": "(", "]": ")", "【": "(", "】": ")"})  # SMN refuses these in an SMS
+SMS_FORBIDDEN = str.maketrans({"[": "(", "]": ")", "【": "(", "】": ")"})  # SMN refuses these in an SMS
+Entry = BaseModel  # what a report lists: a Finding, an Unchecked desktop, a change
 
 
 class Part(BaseModel):
@@ -67,16 +68,16 @@ def sms(summary: Summary) -> str:
         text += f", {summary.counts.unchecked:,} unchecked"
     if summary.incomplete:
         text += ", run incomplete"
-    return clip(text.translate(_SMS_FORBIDDEN), SMS_MAX_CHARS - 1) + "."
+    return clip(text.translate(SMS_FORBIDDEN), SMS_MAX_CHARS - 1) + "."
 
 
-def _desktop_line(finding: Finding) -> str:
+def desktop_line(finding: Finding) -> str:
     who = ", ".join(p for p in (finding.computer_name, f"user {finding.user_name}" if finding.user_name else None) if p)
     version = f" version {finding.sysprep_version}" if finding.sysprep_version else ""
     return f"- {finding.desktop_id}{f' ({who})' if who else ''}{version}: {', '.join(finding.reasons)}"
 
 
-def _unchecked_line(unchecked: Unchecked) -> str:
+def unchecked_line(unchecked: Unchecked) -> str:
     return f"- {unchecked.desktop_id}: {unchecked.reason}"
 
 
@@ -115,10 +116,10 @@ def text_report(
         lines += ["", "By reason:", *(f"  {n:>{width},}  {reason}" for reason, n in counts.items())]
     if findings:
         lines += ["", f"Non-compliant desktops{_range(part, findings, summary.non_compliant)}:"]
-        lines += [_desktop_line(f) for f in findings]
+        lines += [desktop_line(f) for f in findings]
     if unchecked:
         lines += ["", f"Desktops that could not be checked{_range(part, unchecked, summary.unchecked)}:"]
-        lines += [_unchecked_line(u) for u in unchecked]
+        lines += [unchecked_line(u) for u in unchecked]
     not_listed = summary.counts.unchecked - len(summary.unchecked)
     if not_listed and part.number == part.of:
         lines.append(
@@ -146,6 +147,7 @@ def document(
     """The JSON document for programs; its schema is docs/notification.schema.json."""
     return {
         "schema_version": SCHEMA_VERSION,
+        "report": "full",
         "trigger": summary.trigger,
         "region": summary.region,
         "project_id": summary.project_id,
@@ -170,14 +172,26 @@ def document(
     }
 
 
-def attributes(summary: Summary, part: Part = WHOLE) -> list[dict[str, Any]]:
+def attributes(
+    summary: Summary,
+    part: Part = WHOLE,
+    *,
+    report: str = "full",
+    severity: str | None = None,
+    findings: Sequence[Finding] | None = None,
+    unchecked: bool | None = None,
+) -> list[dict[str, Any]]:
     """message_attributes for subscription filter policies. SMN takes values of 1 to 32 letters, digits and
     underscores, so the region's hyphens become underscores (ap_southeast_1). `fingerprint` and `part` let a
-    subscriber drop a copy: a part published twice (see docs/reliability.md, Delivery) carries the same pair."""
-    severity = "non_compliant" if summary.non_compliant else ("unchecked" if summary.counts.unchecked else "incomplete")
-    reasons = sorted({r for f in summary.non_compliant for r in f.reasons})
-    reasons += ["unchecked"] * bool(summary.counts.unchecked) + ["incomplete"] * summary.incomplete
+    subscriber drop a copy: a part published twice (see docs/reliability.md, Delivery) carries the same pair.
+    `report` says whether it is the full report or the changes; a change alert passes the findings it lists."""
+    findings = summary.non_compliant if findings is None else findings
+    unchecked = bool(summary.counts.unchecked) if unchecked is None else unchecked
+    severity = severity or ("non_compliant" if findings else ("unchecked" if unchecked else "incomplete"))
+    reasons = sorted({r for f in findings for r in f.reasons})
+    reasons += ["unchecked"] * unchecked + ["incomplete"] * summary.incomplete
     result = [
+        {"name": "report", "type": "STRING", "value": report},
         {"name": "severity", "type": "STRING", "value": severity},
         {"name": "trigger", "type": "STRING", "value": summary.trigger},
         {"name": "region", "type": "STRING", "value": summary.region.replace("-", "_")[:32]},
@@ -189,28 +203,75 @@ def attributes(summary: Summary, part: Part = WHOLE) -> list[dict[str, Any]]:
     return result
 
 
-class _Renderer:
-    """Renders parts of one summary; what every part repeats is computed once."""
+class View(Protocol):
+    """A kind of report (the full one here, changes in change_report.py): what each part of it holds."""
+
+    summary: Summary
+    entries: Sequence[Entry]  # what the parts share out, each listed once
+
+    def subject(self, part: Part) -> str: ...
+    def sms(self) -> str: ...
+    def text(self, chunk: Sequence[Entry], part: Part) -> str: ...
+    def document(self, chunk: Sequence[Entry], part: Part) -> dict[str, Any]: ...
+    def line(self, entry: Entry) -> str: ...
+    def attributes(self, part: Part) -> list[dict[str, Any]]: ...
+    def trimmed(self) -> View: ...
+
+
+class FullView:
+    """Every finding and unchecked desktop: the report without history, and with it when a full one is due."""
 
     def __init__(self, summary: Summary) -> None:
         self.summary = summary
+        self.entries: list[Entry] = [*summary.non_compliant, *summary.unchecked[:MAX_LISTED]]
         self.counts = summary.by_reason()
-        self.sms = sms(summary)
 
-    def notification(self, chunk: Sequence[Finding | Unchecked], part: Part) -> Notification:
-        findings = [e for e in chunk if isinstance(e, Finding)]
-        unchecked = [e for e in chunk if isinstance(e, Unchecked)]
-        text = text_report(self.summary, findings, unchecked, part, self.counts)
-        doc = document(self.summary, findings, unchecked, part, self.counts)
-        packed = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    def subject(self, part: Part) -> str:
+        return subject(self.summary, part)
+
+    def sms(self) -> str:
+        return sms(self.summary)
+
+    def text(self, chunk: Sequence[Entry], part: Part) -> str:
+        findings, unchecked = _split(chunk)
+        return text_report(self.summary, findings, unchecked, part, self.counts)
+
+    def document(self, chunk: Sequence[Entry], part: Part) -> dict[str, Any]:
+        findings, unchecked = _split(chunk)
+        return document(self.summary, findings, unchecked, part, self.counts)
+
+    def line(self, entry: Entry) -> str:
+        return desktop_line(entry) if isinstance(entry, Finding) else unchecked_line(entry)  # type: ignore[arg-type]
+
+    def attributes(self, part: Part) -> list[dict[str, Any]]:
+        return attributes(self.summary, part)
+
+    def trimmed(self) -> FullView:
+        return FullView(trimmed(self.summary))
+
+
+def _split(chunk: Sequence[Entry]) -> tuple[list[Finding], list[Unchecked]]:
+    return [e for e in chunk if isinstance(e, Finding)], [e for e in chunk if isinstance(e, Unchecked)]
+
+
+class _Renderer:
+    """Renders parts of one view; what every part repeats is computed once."""
+
+    def __init__(self, view: View) -> None:
+        self.view = view
+        self.sms = view.sms()
+
+    def notification(self, chunk: Sequence[Entry], part: Part) -> Notification:
+        packed = json.dumps(self.view.document(chunk, part), ensure_ascii=False, separators=(",", ":"))
+        text = self.view.text(chunk, part)
         structure = {"default": text, "email": text, "sms": self.sms, **dict.fromkeys(JSON_PROTOCOLS, packed)}
         return Notification(
-            subject=subject(self.summary, part),
+            subject=self.view.subject(part),
             message_structure=json.dumps(structure, ensure_ascii=False, separators=(",", ":")),
-            attributes=attributes(self.summary, part),
+            attributes=self.view.attributes(part),
         )
 
-    def size(self, chunk: Sequence[Finding | Unchecked]) -> int:
+    def size(self, chunk: Sequence[Entry]) -> int:
         return len(self.notification(chunk, _WIDEST).message_structure.encode())
 
 
@@ -218,14 +279,18 @@ _WIDEST = Part(number=999, of=999)  # sizes are taken with the widest part numbe
 
 
 def render(summary: Summary, limit: int = MESSAGE_MAX_BYTES) -> Iterator[Notification]:
-    """The notification: one message, or numbered parts whose desktops add up to all of them, once each.
-    Parts are made one at a time, as they are published, so that only one is held in memory. It never raises:
+    """The full report: one message, or numbered parts whose desktops add up to all of them, once each."""
+    return render_view(FullView(summary), limit)
+
+
+def render_view(view: View, limit: int = MESSAGE_MAX_BYTES) -> Iterator[Notification]:
+    """Parts are made one at a time, as they are published, so that only one is held in memory. It never raises:
     what cannot fit is cut, and says so."""
-    renderer = _Renderer(summary)
+    renderer = _Renderer(view)
     if renderer.size([]) + _TITLES > limit:  # only errors and reasons can make the header this large
-        renderer = _Renderer(_trimmed(summary))
-    entries: list[Finding | Unchecked] = [*summary.non_compliant, *summary.unchecked[:MAX_LISTED]]
-    costs = [_cost(e) for e in entries]
+        renderer = _Renderer(view.trimmed())
+    entries = list(view.entries)
+    costs = [_cost(view, e) for e in entries]
     budget = max(1, limit - renderer.size([]) - _TITLES)
     if sum(costs) <= budget:
         whole = renderer.notification(entries, WHOLE)
@@ -237,20 +302,18 @@ def render(summary: Summary, limit: int = MESSAGE_MAX_BYTES) -> Iterator[Notific
         yield renderer.notification(chunk, Part(number=number, of=len(chunks)))
 
 
-def _trimmed(summary: Summary) -> Summary:
+def trimmed(summary: Summary) -> Summary:
     """The summary with its errors cut to a few short ones, for a header that would not fit otherwise."""
     errors = [clip(e, 200) for e in summary.errors[:3]]
     errors.append(f"({len(summary.errors) - 3} more errors left out to fit; the invocation's summary has them)")
     return summary.model_copy(update={"errors": errors})
 
 
-def _pack(
-    renderer: _Renderer, entries: list[Finding | Unchecked], costs: list[int], budget: int, limit: int
-) -> list[list[Finding | Unchecked]]:
+def _pack(renderer: _Renderer, entries: list[Entry], costs: list[int], budget: int, limit: int) -> list[list[Entry]]:
     """Fill parts in order, each as full as the estimated costs allow, then check every part for real, moving
     entries on to the next part should the estimate have let one grow too large; an entry too large for a part
     of its own is cut."""
-    chunks: list[list[Finding | Unchecked]] = [[]]
+    chunks: list[list[Entry]] = [[]]
     used = 0
     for entry, cost in zip(entries, costs, strict=True):
         if chunks[-1] and used + cost > budget:
@@ -268,7 +331,7 @@ def _pack(
     return chunks
 
 
-def _cut(entry: Finding | Unchecked) -> Finding | Unchecked:
+def _cut(entry: Entry) -> Entry:
     """An entry cut to its id and short fields, marked as cut."""
     if isinstance(entry, Finding):
         return entry.model_copy(
@@ -279,14 +342,15 @@ def _cut(entry: Finding | Unchecked) -> Finding | Unchecked:
                 "user_name": None,
             }
         )
-    return entry.model_copy(update={"reason": clip(entry.reason, 60) + " (cut to fit)"})
+    if isinstance(entry, Unchecked):
+        return entry.model_copy(update={"reason": clip(entry.reason, 60) + " (cut to fit)"})
+    return entry
 
 
-def _cost(entry: Finding | Unchecked) -> int:
-    """Bytes an entry adds to a message_structure: twice as a text line, three times as a JSON item, each
-    escaped once more inside the structure."""
-    line = _desktop_line(entry) if isinstance(entry, Finding) else _unchecked_line(entry)
+def _cost(view: View, entry: Entry) -> int:
+    """Bytes an entry adds to a message_structure: twice as a text line, once per JSON protocol as a JSON item,
+    each escaped once more inside the structure."""
     item = json.dumps(entry.model_dump(), ensure_ascii=False, separators=(",", ":"))
-    text_cost = len(json.dumps(line + "\n", ensure_ascii=False).encode()) - 2
+    text_cost = len(json.dumps(view.line(entry) + "\n", ensure_ascii=False).encode()) - 2
     json_cost = len(json.dumps(item + ",", ensure_ascii=False).encode()) - 2
     return 2 * text_cost + len(JSON_PROTOCOLS) * json_cost

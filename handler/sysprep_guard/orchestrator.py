@@ -11,13 +11,15 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import metrics
+from .change_report import ChangeView
+from .change_report import fingerprint as change_fingerprint
 from .errors import ApiError, DeliveryError
 from .events import Invocation, Skip, Sweep
 from .logs import log
-from .notification import render
+from .notification import Notification, render, render_view
 from .permissions import needed_by
 from .report import DEADLINE, PolicyView, Summary, fingerprint
 from .settings import Settings
@@ -26,11 +28,16 @@ from .timing import Clock, Deadline
 from .workspace import Workspace
 
 PUBLISH_RESERVE_SECONDS = 10.0  # kept back from the Workspace calls to publish what is known
+STATE_RESERVE_SECONDS = 20.0  # kept back too with a run history: to read and write it in OBS, and for Cloud Eye
+STATE_CALL_SECONDS = 5.0  # one OBS call at most
 RETURN_MARGIN_SECONDS = 2.0  # kept back from publishing for the handler to return before the platform's timeout
 MAX_ERROR_CHARS, MAX_ERRORS = 600, 20  # errors are in every notification part: bounded, and few
 CALLS_AHEAD = 2  # calls made ahead of the one being handled: enough to keep the sysprep calls fed
 T = TypeVar("T")
 A = TypeVar("A")
+
+if TYPE_CHECKING:
+    from .change_alerts import RunMemory
 
 
 @dataclass
@@ -45,11 +52,12 @@ def execute(invocation: Invocation, services: Services, deadline: Deadline) -> S
     from . import jobs, judging, listing  # the seams of the work; they use Run
 
     settings = services.settings
+    started = services.clock.wall()
     summary = Summary(
         trigger=invocation.trigger,
         region=settings.region,
         project_id=settings.project_id,
-        run_time=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        run_time=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         policy=PolicyView.of(settings.policy),
         dry_run=settings.dry_run,
     )
@@ -59,12 +67,31 @@ def execute(invocation: Invocation, services: Services, deadline: Deadline) -> S
         summary.skipped = target.reason
         return summary
 
+    sweep = isinstance(target, Sweep)
+    if not sweep and settings.state_bucket:
+        summary.keep_compliant_ids()
     with ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="sysprep") as pool:
         run = Run(services, deadline, summary, pool)
-        desktops = listing.sweep(run) if isinstance(target, Sweep) else jobs.event_desktops(run, target)
+        desktops = listing.sweep(run) if sweep else jobs.event_desktops(run, target)
         judging.judge_all(run, desktops)
     summary.finish()
-    _publish(services, summary)
+    memory = None
+    if settings.state_bucket:
+        from .change_alerts import RunMemory  # and, through it, the OBS SDK: only with a history
+
+        full_day = sweep and target.weekday is not None and target.weekday == settings.full_report_day
+        memory = RunMemory(
+            settings,
+            services.workspace.client.credentials,  # type: ignore[arg-type]
+            summary,
+            started=started,
+            sweep=sweep,
+            listed=run.listed,
+            full_report=sweep and (target.full_report or full_day),
+            seconds=min(STATE_CALL_SECONDS, max(1.0, deadline.left(RETURN_MARGIN_SECONDS) / 4)),
+            clock=services.clock,
+        )
+    _report(services, summary, memory)
     log.info(
         "run finished",
         trigger=summary.trigger,
@@ -89,6 +116,7 @@ class Run:
         self.deadline = deadline
         self.summary = summary
         self.stopped: ApiError | None = None  # refused, or out of time: no further call can succeed
+        self.listed: Callable[[str], bool] = lambda desktop_id: False  # did a sweep list this desktop
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         """Run on the pool with this thread's context, so that log lines there keep the request id."""
@@ -144,11 +172,36 @@ class Run:
         self.summary.fail(error, kind, MAX_ERROR_CHARS, MAX_ERRORS)
 
 
-def _publish(services: Services, summary: Summary) -> None:
-    if not summary.needs_notice:
-        return
-    summary.fingerprint = fingerprint(summary)
-    messages = render(summary)
+def _report(services: Services, summary: Summary, memory: RunMemory | None) -> None:
+    """Publish what the run must (with a history, what it decides), then record that it did, and the metrics."""
+    settings = services.settings
+    delivered = False
+    decision = memory.decide() if memory is not None else None
+    try:
+        if decision is None:
+            full = summary.needs_notice
+        else:
+            summary.notified = f"{decision.mode}: {decision.why}"
+            full = decision.full and summary.needs_notice
+            changes = decision.changes
+            if changes is not None:
+                summary.changes = changes.counts()
+                summary.fingerprint = change_fingerprint(summary, changes)
+                _publish(services, summary, render_view(ChangeView(summary, changes)))
+        if full:
+            summary.fingerprint = fingerprint(summary)
+            _publish(services, summary, render(summary))
+        delivered = True
+    finally:
+        if memory is not None:
+            memory.finish(delivered, decision.mode if decision else "full")
+        if settings.metrics:
+            summary.metrics = metrics.send(
+                services.workspace.client, settings.endpoint("ces"), summary, keep=RETURN_MARGIN_SECONDS
+            )
+
+
+def _publish(services: Services, summary: Summary, messages: Iterable[Notification]) -> None:
     if summary.dry_run:  # what would have been sent, in the logs: that is what a dry run is for
         for message in messages:
             log.info("dry run: would publish", subject=message.subject, text=message.protocols["default"])

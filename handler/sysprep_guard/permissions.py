@@ -13,6 +13,11 @@ ACTIONS = {
     "workspace CheckSysprepInfo": "workspace:desktops:getSysPrepInfo",
     "workspace ShowJob": "workspace:jobs:get",
     "smn PublishMessage": "smn:topic:publish",
+    # With METRICS=true (CreateMetricData's page), and with STATE_BUCKET (OBS's object and bucket actions).
+    "ces CreateMetricData": "ces:metricData:create",
+    "obs PutObject": "obs:object:PutObject",
+    "obs GetObject": "obs:object:GetObject",
+    "obs ListObjects": "obs:bucket:ListBucket",
 }
 
 

@@ -85,6 +85,12 @@ class Summary(BaseModel):
     unlisted: int | None = 0  # desktops a sweep never got to list (None: unknown, the listing failed at once)
     published: list[str] = []
     fingerprint: str | None = None  # the same findings give the same fingerprint, across platform retries
+    notified: str | None = None  # with a history: "full", "changes" or "nothing" (and why); None: no history
+    changes: dict[str, int] | None = None  # with NOTIFY=changes: how many new, changed, fixed, gone, ... desktops
+    state: str = "off"  # the run history in OBS: "off", "saved", or what went wrong
+    metrics: str = "off"  # Cloud Eye: "off", "sent", or what went wrong
+    # An event's desktops judged compliant (a rebuild may fix one): recorded in its run object.
+    _compliant_ids: list[str] | None = PrivateAttr(default=None)
     # Of every unchecked desktop, not only those kept: an order-free sum of their lines' digests.
     _unchecked_digest: int = PrivateAttr(default=0)
 
@@ -102,6 +108,19 @@ class Summary(BaseModel):
         self.unchecked.append(Unchecked(desktop_id=desktop_id, reason=reason))
         if len(self.unchecked) >= 2 * MAX_LISTED:  # amortised: memory stays flat however many there are
             self._keep_smallest()
+
+    def add_compliant(self, desktop_id: str) -> None:
+        self.compliant += 1
+        if self._compliant_ids is not None:
+            self._compliant_ids.append(desktop_id)
+
+    def keep_compliant_ids(self) -> None:
+        """Remember which desktops were compliant, not only how many (an event's few; never a sweep's fleet)."""
+        self._compliant_ids = []
+
+    @property
+    def compliant_ids(self) -> list[str]:
+        return list(self._compliant_ids or [])
 
     def add_finding(self, finding: Finding) -> None:
         self.non_compliant.append(finding)

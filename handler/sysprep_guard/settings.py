@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -22,11 +22,11 @@ from .policy import Policy, Version, parse_version
 from .text import clip
 
 # Every key the code reads; template.yml declares the same set (a test checks both ways).
+# FunctionGraph takes at most 20 user-data entries: one ENDPOINTS key serves every service.
 KEYS = (
     "REGION",
     "PROJECT_ID",
-    "WORKSPACE_ENDPOINT",
-    "SMN_ENDPOINT",
+    "ENDPOINTS",
     "SMN_TOPIC_URN",
     "MIN_SYSPREP_VERSION",
     "REQUIRE_HIBERNATE",
@@ -34,8 +34,16 @@ KEYS = (
     "DRY_RUN",
     "JOB_WAIT_SECONDS",
     "MAX_CONCURRENCY",
+    "STATE_BUCKET",
+    "STATE_PREFIX",
+    "NOTIFY",
+    "FULL_REPORT_DAY",
+    "METRICS",
 )
+SERVICES = ("workspace", "smn", "obs", "ces")  # the services the function may call, by their endpoint names
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")  # datetime.weekday() order
 
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 _TOPIC_URN = re.compile(r"urn:smn:([a-z0-9-]+):([0-9A-Za-z]+):([A-Za-z0-9_-]{1,255})")
@@ -90,6 +98,25 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+def _endpoints(value: object) -> object:
+    """ENDPOINTS: one URL for every service (the local emulator), or `service=URL` pairs separated by commas."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if "=" not in text:
+        return dict.fromkeys(SERVICES, _endpoint(text))
+    endpoints = {}
+    for pair in text.split(","):
+        service, sep, url = pair.strip().partition("=")
+        service = service.strip().lower()
+        if not sep or service not in SERVICES:
+            raise ValueError(
+                f"expected a URL, or service=URL pairs separated by commas with services among {', '.join(SERVICES)}"
+            )
+        endpoints[service] = _endpoint(url)
+    return endpoints
+
+
 def _endpoint(value: str) -> str:
     if "@" in value:  # first: a password can hold any character, and must reach no other check's message
         # requests would send them as Basic credentials in place of the signature
@@ -115,8 +142,7 @@ class Settings(BaseModel):
 
     region: str = Field(pattern=r"^[a-z]{2,}(-[a-z0-9]+)+$")
     project_id: str = Field(pattern=r"^[0-9A-Za-z]{8,64}$")
-    workspace_endpoint: str
-    smn_endpoint: str
+    endpoints: dict[str, str] = {}  # as configured; endpoint() fills in each region's default
     smn_topic_urn: str | None = None
     min_sysprep_version: Annotated[Version | None, BeforeValidator(_version)] = None
     require_hibernate: Flag = False
@@ -124,24 +150,53 @@ class Settings(BaseModel):
     dry_run: Flag = False
     job_wait_seconds: int = Field(default=600, ge=0, le=3600)
     max_concurrency: int = Field(default=8, ge=1, le=32)
+    # Run history in OBS (optional): each run's findings, for alerts on change and for the trend.
+    state_bucket: str | None = None
+    state_prefix: str = Field(default="sysprep-guard/", pattern=r"^([A-Za-z0-9!_.*'()-]+/)*$")
+    notify: Literal["changes", "all"] = "all"  # "changes" by default when STATE_BUCKET is set
+    full_report_day: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "never"] = (
+        "monday"
+    )
+    metrics: Flag = False
 
     @model_validator(mode="before")
     @classmethod
     def _defaults(cls, data: dict[str, object]) -> dict[str, object]:
-        region = data.get("region")
-        if isinstance(region, str):
-            data.setdefault("workspace_endpoint", default_endpoint("workspace", region))
-            data.setdefault("smn_endpoint", default_endpoint("smn", region))
-        for key in ("workspace_endpoint", "smn_endpoint"):
+        if "endpoints" in data:
+            try:
+                data["endpoints"] = _endpoints(data["endpoints"])
+            except ValueError as exc:
+                raise _KeyedError("endpoints", str(exc)) from None
+        for key in ("notify", "full_report_day"):
             if isinstance(data.get(key), str):
-                try:
-                    data[key] = _endpoint(data[key])  # type: ignore[arg-type]
-                except ValueError as exc:
-                    raise _KeyedError(key, str(exc)) from None
+                data[key] = data[key].strip().lower()  # type: ignore[union-attr]
+        prefix = data.get("state_prefix")
+        if isinstance(prefix, str) and prefix and not prefix.endswith("/"):
+            data["state_prefix"] = prefix + "/"
+        bucket = data.get("state_bucket")
+        if isinstance(bucket, str) and not _BUCKET.fullmatch(bucket):
+            raise _KeyedError("state_bucket", "an OBS bucket name: 3 to 63 lower-case letters, digits, hyphens, dots")
+        if bucket and "notify" not in data:
+            data["notify"] = "changes"
         return data
+
+    def endpoint(self, service: str) -> str:
+        return self.endpoints.get(service) or default_endpoint(service, self.region)
+
+    @property
+    def workspace_endpoint(self) -> str:
+        return self.endpoint("workspace")
+
+    @property
+    def smn_endpoint(self) -> str:
+        return self.endpoint("smn")
 
     @model_validator(mode="after")
     def _topic(self) -> Settings:
+        if self.notify == "changes" and self.state_bucket is None:
+            raise _KeyedError(
+                "notify", "changes needs STATE_BUCKET: without the last run's findings nothing says what changed"
+            )
         if self.smn_topic_urn is None:
             if not self.dry_run:
                 raise _KeyedError("smn_topic_urn", "required unless DRY_RUN is true")

@@ -5,14 +5,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 @dataclass
 class Clock:
-    """Monotonic time and sleep, swapped for a fake in tests so that nothing waits for real."""
+    """Monotonic time and sleep, swapped for a fake in tests so that nothing waits for real; and the date and time
+    a run is stamped with (its run object's key), which a simulation of nights moves."""
 
     now: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    wall: Callable[[], datetime] = utc_now
 
 
 @dataclass
