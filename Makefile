@@ -60,6 +60,7 @@ deploy-plan: package  ## show what scripts/deploy would change (needs credential
 bench: .venv-bench/.installed  ## sweeps of 1,000 / 10,000 / 100,000 desktops, and the history's cost (about 8 minutes)
 	.venv-bench/bin/python benchmarks/sweep.py --out benchmarks/RESULTS.md
 	.venv-bench/bin/python benchmarks/history.py --append benchmarks/RESULTS.md
+	.venv-bench/bin/python benchmarks/estate.py --append benchmarks/RESULTS.md
 
 clean:  ## remove the venvs, the wheel cache and what builds and tests leave
 	rm -rf $(VENV) .venv-bench .cache .devkit dist .pytest_cache .ruff_cache .hypothesis

@@ -2,10 +2,11 @@
 
     python benchmarks/_child.py MODE SPEC_JSON
 
-MODE is `sweep` (the function, index.handler on a timer event), `sdk-check` (the official Workspace client:
-ListDesktops, then CheckSysprepInfo in sequential batches of 100) or `sdk-show` (the official client:
-ListDesktops, then ShowSysprepInfo once per desktop). SPEC_JSON holds the emulator's URL, project, keys and,
-for `sweep`, the function's user data. The result is one JSON object written to the path in spec["result"]:
+MODE is `sweep` (the function, index.handler on a timer event), `invoke` (index.handler on any event, reporting
+what it returned: benchmarks/estate.py), `sdk-check` (the official Workspace client: ListDesktops, then
+CheckSysprepInfo in sequential batches of 100) or `sdk-show` (the official client: ListDesktops, then
+ShowSysprepInfo once per desktop). SPEC_JSON holds the emulator's URL, project, keys and, for `sweep` and
+`invoke`, the function's user data. The result is one JSON object written to the path in spec["result"]:
 stdout belongs to the function's logs.
 
 Only `sys`, `time` and `pathlib` are imported up front: each mode imports what it measures, so that the peak
@@ -43,23 +44,31 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def function_context(spec: dict[str, Any]) -> Any:
+    """FunctionGraph's context for spec["user_data"], signing with spec["keys"], with spec["request_id"] (an
+    asynchronous invocation's) when given."""
+    from devkit.context import Context
+
+    keys = spec["keys"]
+    return Context(
+        spec["user_data"],
+        access_key=keys[0],
+        secret_key=keys[1],
+        security_token=keys[2],
+        timeout_seconds=900,
+        request_id=spec.get("request_id"),
+    )
+
+
 def run_sweep(spec: dict[str, Any]) -> dict[str, Any]:
     """index.handler on events/timer.json with FunctionGraph's context, as scripts/invoke runs it."""
     sys.path[:0] = [str(ROOT), str(ROOT / "handler")]
     import json
 
     import index
-    from devkit.context import Context
 
     event = json.loads((ROOT / "events" / "timer.json").read_text())
-    keys = spec["keys"]
-    context = Context(
-        spec["user_data"],
-        access_key=keys[0],
-        secret_key=keys[1],
-        security_token=keys[2],
-        timeout_seconds=900,
-    )
+    context = function_context(spec)
     rss_before = peak_rss_mb()
     cpu = time.process_time()
     started = time.perf_counter()
@@ -76,6 +85,55 @@ def run_sweep(spec: dict[str, Any]) -> dict[str, Any]:
         "published": len(summary["published"]),
         "incomplete": summary["incomplete"],
         "errors": summary["errors"],
+    }
+
+
+BRIEF_LISTS = ("non_compliant", "unchecked", "exempt")  # a summary's lists of desktops: thousands of entries
+
+
+def run_invoke(spec: dict[str, Any]) -> dict[str, Any]:
+    """index.handler on spec["event"] (an object) or spec["event_file"] (a path under the repository), with
+    spec["user_data"] and, when given, spec["request_id"] (an asynchronous invocation's), as FunctionGraph would
+    invoke it: a cold start, then one call. Reports the handler's return value (`returned`; with spec["brief"], a
+    summary's lists of desktops replaced by their lengths) or what it raised (`error`: reported, not raised, so
+    that the caller judges it), wall and CPU time of the call, the process's CPU time in all (imports included),
+    its peak RSS, and when the call started and ended (time.time(), comparable across processes). The function's
+    log lines go to the file spec["log"] when given."""
+    sys.path[:0] = [str(ROOT), str(ROOT / "handler")]
+    import contextlib
+    import json
+    import os
+
+    import index
+
+    event = spec["event"] if "event" in spec else json.loads((ROOT / spec["event_file"]).read_text())
+    context = function_context(spec)
+    returned: Any = None
+    error = None
+    with open(spec.get("log") or os.devnull, "w") as log, contextlib.redirect_stdout(log):
+        rss_before = peak_rss_mb()
+        cpu = time.process_time()
+        started_at = time.time()
+        started = time.perf_counter()
+        try:
+            returned = index.handler(event, context)
+        except Exception as exc:  # the caller judges it
+            error = f"{type(exc).__name__}: {exc}"
+        wall = time.perf_counter() - started
+        ended_at = time.time()
+        cpu = time.process_time() - cpu
+    if spec.get("brief") and isinstance(returned, dict):
+        returned = {k: len(v) if k in BRIEF_LISTS and isinstance(v, list) else v for k, v in returned.items()}
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "cpu_process": time.process_time(),
+        "rss_before": rss_before,
+        "rss_peak": peak_rss_mb(),
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "returned": returned,
+        "error": error,
     }
 
 
@@ -161,7 +219,7 @@ def run_sdk_show(spec: dict[str, Any]) -> dict[str, Any]:
     return _sdk_baseline(spec, find)
 
 
-MODES = {"sweep": run_sweep, "sdk-check": run_sdk_check, "sdk-show": run_sdk_show}
+MODES = {"sweep": run_sweep, "invoke": run_invoke, "sdk-check": run_sdk_check, "sdk-show": run_sdk_show}
 
 
 def main(argv: list[str]) -> int:

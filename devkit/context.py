@@ -19,6 +19,7 @@ class Context:
         timeout_seconds: float = 900,
         request_id: str | None = None,
         function_name: str = "sysprep-guard",
+        package: str = "default",
         memory_mb: int = 256,
         now: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -26,6 +27,7 @@ class Context:
         self._keys = (access_key, secret_key, security_token)
         self._request_id = request_id or str(uuid.uuid4())
         self._function_name = function_name
+        self._package = package
         self._memory_mb = memory_mb
         self._now = now
         self._ends_at = now() + timeout_seconds
@@ -53,6 +55,9 @@ class Context:
 
     def getVersion(self) -> str:
         return "latest"
+
+    def getPackage(self) -> str:
+        return self._package
 
     def getMemorySize(self) -> int:
         return self._memory_mb

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,3 +200,41 @@ def drift(fleet: Fleet, night: int) -> Drift:
         for desktop_id in rebuilding:
             fleet.update(desktop_id, task_status=REBUILDING, kind=REBUILDING)
     return Drift(broken, fixed, deleted, changed, rebuilding, names)
+
+
+# The estate (events/estate-sweep.json): three targets, the sample project ("hq"), a project of the same account in
+# another region ("eu"), and a member account's project reached through the agency it gave ("finance"), whose
+# fleet has a kiosk exempt by tag until a date.
+ESTATE_ACCOUNT, ESTATE_AGENCY = "acme-finance", "sysprep-audit"
+EU_PROJECT, EU_REGION = "5f6e7d8c9b0a1f2e3d4c5b6a79880716", "eu-west-101"
+FINANCE_PROJECT, FINANCE_REGION = "0a1b2c3d4e5f67890a1b2c3d4e5f6789", "cn-north-4"
+EXEMPT_TAG = "sysprep-exempt"
+# What a sample needs set beside LOCAL_POLICY to show what it is about, by file name.
+SAMPLE_SETTINGS: dict[str, Callable[[Emulator], dict[str, str]]] = {
+    "estate-sweep.json": lambda emu: {"TARGETS": estate_targets(emu), "EXEMPT_TAG": EXEMPT_TAG},
+}
+
+
+def estate_targets(emu: Emulator) -> str:
+    return (
+        f"hq={emu.region}/{emu.project_id} eu={EU_REGION}/{EU_PROJECT} "
+        f"finance={FINANCE_REGION}/{FINANCE_PROJECT}@{ESTATE_ACCOUNT}/{ESTATE_AGENCY}"
+    )
+
+
+def function_urn(emu: Emulator, name: str = "sysprep-guard") -> str:
+    """The URN the function derives for itself from devkit's Context (package default, version latest)."""
+    return f"urn:fss:{emu.region}:{emu.project_id}:function:default:{name}:latest"
+
+
+def stage_estate(emu: Emulator, run: Callable[[dict[str, Any], str], Any]) -> None:
+    """The estate's other two projects, the member account and its agency, and the function itself, whose
+    asynchronous invocations `run(event, request_id)` runs (in this process, one at a time)."""
+    eu = Fleet.seeded(30, seed=11, per_kind=0.04)
+    finance = Fleet.seeded(25, seed=12, per_kind=0.04)
+    finance.add(Sysprep(version="2.0"), computer_name="fin-kiosk-01", tags={EXEMPT_TAG: "until=2027-03-31"})
+    emu.add_project(EU_PROJECT, EU_REGION, eu)
+    emu.add_account(ESTATE_ACCOUNT)
+    emu.add_project(FINANCE_PROJECT, FINANCE_REGION, finance, account=ESTATE_ACCOUNT)
+    emu.add_agency(ESTATE_ACCOUNT, ESTATE_AGENCY)
+    emu.add_function(function_urn(emu), run)

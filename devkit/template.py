@@ -122,7 +122,12 @@ class Function(_Strict):
             raise ValueError(f"{len(value)} entries, FunctionGraph takes at most {USER_DATA_MAX_ENTRIES}")
         size = len(serialise_user_data(value).encode())
         if size > USER_DATA_MAX_BYTES:
-            raise ValueError(f"{size} bytes once serialised, FunctionGraph takes at most {USER_DATA_MAX_BYTES}")
+            longest = max(value, key=lambda k: len(value[k]))
+            raise ValueError(
+                f"{size} bytes once serialised, FunctionGraph takes at most {USER_DATA_MAX_BYTES}; the longest is "
+                f"{longest} ({len(value[longest])} characters): TARGETS and EXEMPT_DESKTOP_IDS can name an OBS object "
+                "instead (obs://bucket/key)"
+            )
         return value
 
 

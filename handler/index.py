@@ -12,11 +12,13 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 from sysprep_guard.client import SignedClient, resolve_credentials
 from sysprep_guard.errors import GuardError
 from sysprep_guard.events import Skip, parse_event
+from sysprep_guard.functiongraph import own_urn
 from sysprep_guard.logs import bind_request_id, log
 from sysprep_guard.orchestrator import (
     PUBLISH_RESERVE_SECONDS,
     RETURN_MARGIN_SECONDS,
     STATE_RESERVE_SECONDS,
+    Origin,
     Services,
     execute,
 )
@@ -34,10 +36,12 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         services = _build(context)
         invocation = parse_event(event)
         deadline = Deadline.after(services.clock, _time_left(context))
-        if not isinstance(invocation.target, Skip):
+        if not isinstance(invocation.work, Skip):
             # Read on every invocation: the agency's temporary keys rotate under a warm instance.
             services.workspace.client.begin(resolve_credentials(context), deadline)
-        summary = execute(invocation, services, deadline)
+        settings = services.settings
+        origin = Origin(_ask(context, "getRequestID"), own_urn(context, settings.region, settings.project_id))
+        summary = execute(invocation, services, deadline, origin)
     except GuardError as exc:
         log.error(str(exc), kind=exc.kind)
         raise

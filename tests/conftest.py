@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -38,6 +42,18 @@ def accounted(summary: dict[str, Any]) -> int:
     """Desktops a summary accounts for, by its totals: compliant, non-compliant and unchecked."""
     counts = summary["counts"]
     return summary["compliant"] + counts["non_compliant"] + counts["unchecked"]
+
+
+def load_script(name: str) -> ModuleType:
+    """A command-line tool of scripts/ (files without .py) as a module, to call its main() and helpers."""
+    path = Path(__file__).resolve().parent.parent / "scripts" / name
+    loader = importlib.machinery.SourceFileLoader(f"{name}_script", str(path))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[loader.name] = module  # dataclasses look their module up
+    loader.exec_module(module)
+    return module
 
 
 def uuid_for(n: int) -> str:

@@ -6,8 +6,9 @@ The function runs every sample event and a sweep against a recording emulator. T
 - every answer the emulator gave deserialises into the official response model with no field lost;
 - the emulator serves exactly the operations the function calls (and ShowSysprepInfo, the benchmark's baseline),
   each at the method and path of the API Explorer definitions (tests/data/huawei_api_definitions.json);
-- the IAM policy grants exactly the actions of the calls made, and every trace name the function acts on is a
-  real Workspace trace of the operation it names.
+- the IAM policies grant exactly the actions of the calls made (with a history, metrics, an estate's fan-out and
+  its member accounts), and every trace name the function acts on is a real Workspace trace of the operation it
+  names.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 from urllib.parse import unquote
 
 import huaweicloudsdkces.v1.model as ces_models
+import huaweicloudsdkfunctiongraph.v2.model as functiongraph_models
+import huaweicloudsdkiam.v3.model as iam_models
 import huaweicloudsdksmn.v2.model as smn_models
 import huaweicloudsdkworkspace.v2.model as workspace_models
 import pytest
@@ -40,7 +43,13 @@ from sysprep_guard.traces import RESOURCE_TYPE, SERVICE_TYPE, TRACES, cts_operat
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITIONS = json.loads((ROOT / "tests" / "data" / "huawei_api_definitions.json").read_text())
 SERVICE_OF = {"workspace": "Workspace", "smn": "SMN"}
-MODELS = {"Workspace": workspace_models, "SMN": smn_models, "CES": ces_models}
+MODELS = {
+    "Workspace": workspace_models,
+    "SMN": smn_models,
+    "CES": ces_models,
+    "IAM": iam_models,
+    "FunctionGraph": functiongraph_models,
+}
 BUCKET = "sysprep-state"
 BASELINE_ONLY = {"ShowSysprepInfo"}  # served for benchmarks/ (the official client's per-desktop way), never called
 # The IAM actions of operations whose definition carries none, from their API pages (see permissions.py).
@@ -49,6 +58,10 @@ DOCUMENTED_ACTIONS = {
     "ListDesktopsDetail": "workspace:desktops:listDetail",  # Workspace "Permissions and Supported Actions"
     "ShowJob": "workspace:jobs:get",  # ShowJob page (REFERENCE.md)
     "PublishMessage": "smn:topic:publish",  # PublishMessage page
+    # IAM's agency policy definition (CreateAgencyCustomPolicy: AgencyPolicyStatement.Action), and the user guide.
+    "CreateTemporaryAccessKeyByAgency": "iam:agencies:assume",
+    # Open Telekom Cloud's FunctionGraph documentation and samples (Huawei's table could not be read: README).
+    "AsyncInvokeFunction": "functiongraph:function:invokeAsync",
 }
 
 
@@ -114,6 +127,27 @@ def featured() -> list[Exchange]:
     """The calls of two sweeps with the run history (STATE_BUCKET) and Cloud Eye metrics (METRICS) on."""
     extra = {"STATE_BUCKET": BUCKET, "METRICS": "true"}
     return recorded_runs([(load_event("timer.json"), samples.fleet(), extra)], times=2)
+
+
+@pytest.fixture(scope="module")
+def estate() -> list[Exchange]:
+    """The calls of a fanned-out sweep of the sample estate (events/estate-sweep.json): the dispatch, and each
+    target's run (one in a member account, through its agency), in this process."""
+    clock = FakeClock()
+    with pytest.MonkeyPatch.context() as patch, Emulator(fleet=samples.fleet(0), record=True) as emu:
+        patch.setattr(index, "Clock", lambda: clock)
+        patch.setattr(index, "_services", None)
+        user_data = emu.settings(**samples.LOCAL_POLICY, **samples.SAMPLE_SETTINGS["estate-sweep.json"](emu))
+
+        def context(request_id: str | None = None) -> Context:
+            keys = {"access_key": FAKE_AK, "secret_key": FAKE_SK, "security_token": FAKE_TOKEN}
+            return Context(user_data, **keys, request_id=request_id, now=clock.now)
+
+        samples.stage_estate(emu, lambda event, request_id: index.handler(event, context(request_id)))
+        index.handler(load_event("estate-sweep.json"), context())
+        assert emu.wait_for_invocations() and all(i.error is None for i in emu.invocations)
+        assert emu.errors == []
+        return emu.exchanges
 
 
 # Building and checking the official models ----------------------------------------------------------------
@@ -203,17 +237,28 @@ def path_parameters(exchange: Exchange) -> dict[str, str]:
 # The tests ----------------------------------------------------------------------------------------------
 
 
-def test_the_function_makes_the_calls_expected(exchanges: list[Exchange], featured: list[Exchange]) -> None:
+def test_the_function_makes_the_calls_expected(
+    exchanges: list[Exchange], featured: list[Exchange], estate: list[Exchange]
+) -> None:
     made = {e.operation for e in exchanges}
     assert made == {"ListDesktops", "ListDesktopsDetail", "CheckSysprepInfo", "ShowJob", "PublishMessage"}
     assert {e.operation for e in featured} - made == {"PutObject", "ListObjects", "GetObject", "CreateMetricData"}
+    assert {e.operation for e in estate} - made == {"CreateTemporaryAccessKeyByAgency", "AsyncInvokeFunction"}
 
 
-def test_every_request_builds_the_official_request_model(exchanges: list[Exchange], featured: list[Exchange]) -> None:
+def test_every_request_builds_the_official_request_model(
+    exchanges: list[Exchange], featured: list[Exchange], estate: list[Exchange]
+) -> None:
     sdk_signed = [
-        e for e in exchanges + featured if service_of(e.operation) != "OBS"
+        e for e in exchanges + featured + estate if service_of(e.operation) != "OBS"
     ]  # OBS: tests/test_emulator_storage.py
-    assert {e.operation for e in sdk_signed} >= {"CreateMetricData", "ListDesktops", "PublishMessage"}
+    assert {e.operation for e in sdk_signed} >= {
+        "CreateMetricData",
+        "ListDesktops",
+        "PublishMessage",
+        "CreateTemporaryAccessKeyByAgency",
+        "AsyncInvokeFunction",
+    }
     for exchange in sdk_signed:
         service = service_of(exchange.operation)
         package = MODELS[service]
@@ -229,18 +274,19 @@ def test_every_request_builds_the_official_request_model(exchanges: list[Exchang
 
 
 def test_every_answer_deserialises_into_the_official_response_model_with_no_field_lost(
-    exchanges: list[Exchange],
+    exchanges: list[Exchange], estate: list[Exchange]
 ) -> None:
     seen = set()
-    for exchange in exchanges:
-        assert exchange.answer.status == 200, (exchange.operation, exchange.answer.body[:200])
+    created = {"CreateTemporaryAccessKeyByAgency": 201, "AsyncInvokeFunction": 202}  # their definitions' statuses
+    for exchange in exchanges + estate:
+        assert exchange.answer.status == created.get(exchange.operation, 200), exchange.operation
         package = MODELS[service_of(exchange.operation)]
         data = json.loads(exchange.answer.body)
         kind = f"{exchange.operation}Response"
         assert list(lost_fields(data, kind, package)) == [], exchange.operation
         deserialise(data, kind, package)
         seen.add(exchange.operation)
-    assert seen == {e.operation for e in exchanges}
+    assert seen == {e.operation for e in exchanges + estate}
 
 
 def test_the_emulator_serves_exactly_the_official_operations_the_function_calls(exchanges: list[Exchange]) -> None:
@@ -276,7 +322,7 @@ def granted(name: str) -> set[str]:
 
 
 def test_the_iam_policies_grant_exactly_the_actions_of_the_calls_made(
-    exchanges: list[Exchange], featured: list[Exchange]
+    exchanges: list[Exchange], featured: list[Exchange], estate: list[Exchange]
 ) -> None:
     base = actions_of(exchanges)
     assert granted("iam-policy.json") == base
@@ -291,7 +337,15 @@ def test_the_iam_policies_grant_exactly_the_actions_of_the_calls_made(
             "obs:bucket:ListBucket",
         }
     )
-    assert set(ACTIONS.values()) == base | actions_of(featured)  # no action named for a call never made
+    assert granted("iam-policy-fanout.json") == actions_of([e for e in estate if e.operation == "AsyncInvokeFunction"])
+    assert granted("iam-policy-assume.json") == actions_of(
+        [e for e in estate if e.operation == "CreateTemporaryAccessKeyByAgency"]
+    )
+    # In a member account, the agency needs what a target's sweep calls there, and nothing else.
+    member = [e for e in estate if f"/v2/{samples.FINANCE_PROJECT}/" in e.request.path]
+    assert granted("iam-member-account.json") == actions_of(member) and len(member) >= 2
+    everything = base | actions_of(featured) | actions_of(estate)
+    assert set(ACTIONS.values()) == everything  # no action named for a call never made
     # The OBS actions only on the state bucket and its objects (OBS is a global service: a policy of its own).
     policy = json.loads((ROOT / "docs" / "iam-policy-history.json").read_text())
     assert {r for statement in policy["Statement"] for r in statement["Resource"]} == {

@@ -6,6 +6,7 @@ import pytest
 from huaweicloudsdkces.v1.region.ces_region import CesRegion
 from huaweicloudsdkeg.v1.region.eg_region import EgRegion
 from huaweicloudsdkfunctiongraph.v2.region.functiongraph_region import FunctionGraphRegion
+from huaweicloudsdkiam.v3.region.iam_region import IamRegion
 from huaweicloudsdkobs.v1.region.obs_region import ObsRegion
 from huaweicloudsdksmn.v2.region.smn_region import SmnRegion
 from huaweicloudsdkworkspace.v2.region.workspace_region import WorkspaceRegion
@@ -19,7 +20,8 @@ TABLES = {
     "smn": SmnRegion,
     "obs": ObsRegion,  # the run history (huaweicloudsdkobs's table; the function signs with esdk-obs-python)
     "ces": CesRegion,
-    "functiongraph": FunctionGraphRegion,
+    "iam": IamRegion,  # with TARGETS: member accounts' agencies
+    "functiongraph": FunctionGraphRegion,  # scripts/deploy, and a fan-out's asynchronous invocations
     "eg": EgRegion,
 }
 

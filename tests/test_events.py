@@ -32,6 +32,7 @@ def trace(**fields: object) -> dict[str, object]:
 # What each sample asks for. Every CTS trace name the function acts on has a sample.
 SAMPLES = {
     "timer.json": ("timer", Sweep(weekday="saturday")),  # 2026-11-28T02:00:00+08:00, where the timer fired
+    "estate-sweep.json": ("timer", Sweep(weekday="saturday")),  # every target of TARGETS (tests/test_estate.py)
     "manual-sweep.json": ("manual", Sweep()),
     "manual.json": ("manual", Check(desktop_ids=(desktop(3), desktop(4)))),
     "cts-create-desktops.json": ("cts", Check(job_ids=(job(1),))),
@@ -50,7 +51,7 @@ def test_every_sample_parses_to_what_it_asks_for() -> None:
     assert {p.name for p in EVENTS.glob("*.json")} == set(SAMPLES)
     for name, (trigger, target) in SAMPLES.items():
         invocation = parse_event(load_event(name))
-        assert (invocation.trigger, invocation.target) == (trigger, target), name
+        assert (invocation.trigger, invocation.work) == (trigger, target), name
 
 
 def test_every_trace_the_function_acts_on_has_a_real_shaped_sample() -> None:
@@ -78,18 +79,18 @@ def test_every_trace_the_function_acts_on_has_a_real_shaped_sample() -> None:
     ],
 )
 def test_desktop_ids_are_found_wherever_the_trace_puts_them(fields: dict[str, object]) -> None:
-    assert parse_event(trace(**fields)).target == Check(desktop_ids=(uuid_for(1),))
+    assert parse_event(trace(**fields)).work == Check(desktop_ids=(uuid_for(1),))
 
 
 def test_trace_fields_of_either_type_are_accepted() -> None:
     event = trace(resource_id=uuid_for(1), time="2026-11-28T01:00:00Z", code="201", response="not json")
-    assert isinstance(parse_event(event).target, Check)
+    assert isinstance(parse_event(event).work, Check)
     event = trace(resource_id=uuid_for(1), time=1795845600000, code=201)
-    assert isinstance(parse_event(event).target, Check)
+    assert isinstance(parse_event(event).work, Check)
 
 
 def test_trace_names_are_matched_without_case() -> None:
-    assert isinstance(parse_event(trace(trace_name="CREATEDESKTOPS", resource_id=uuid_for(1))).target, Check)
+    assert isinstance(parse_event(trace(trace_name="CREATEDESKTOPS", resource_id=uuid_for(1))).work, Check)
 
 
 @pytest.mark.parametrize(
@@ -108,28 +109,28 @@ def test_trace_names_are_matched_without_case() -> None:
     ],
 )
 def test_traces_that_change_no_image_are_skipped_saying_why(fields: dict[str, object], why: str) -> None:
-    skip = parse_event(trace(resource_id=uuid_for(1), response=json.dumps({"job_id": job(1)}), **fields)).target
+    skip = parse_event(trace(resource_id=uuid_for(1), response=json.dumps({"job_id": job(1)}), **fields)).work
     assert isinstance(skip, Skip) and why in skip.reason
 
 
 def test_an_order_whose_type_was_not_recorded_is_checked_all_the_same() -> None:
     event = trace(trace_name="createOrder", request="", response=json.dumps({"order_id": "CS1", "job_id": job(3)}))
-    assert parse_event(event).target == Check(job_ids=(job(3),))
+    assert parse_event(event).work == Check(job_ids=(job(3),))
 
 
 def test_a_pool_operation_never_takes_the_pool_id_for_a_desktop() -> None:
     for name in ("createDesktopPool", "expandDesktopPool", "rebuildDesktopPool"):
         event = trace(trace_name=name, resource_id=POOL, response=json.dumps({"job_id": job(4)}))
-        assert parse_event(event).target == Check(job_ids=(job(4),)), name
+        assert parse_event(event).work == Check(job_ids=(job(4),)), name
 
 
 def test_a_trace_naming_nothing_is_skipped_not_failed(capsys: pytest.CaptureFixture[str]) -> None:
-    skip = parse_event(trace(resource_id="CS2611280100ABCDE", response="")).target
+    skip = parse_event(trace(resource_id="CS2611280100ABCDE", response="")).work
     assert isinstance(skip, Skip) and "names no desktop and no job" in skip.reason and "next sweep" in skip.reason
 
 
 def test_a_desktop_id_with_a_trailing_newline_is_no_desktop_id() -> None:
-    target = parse_event(trace(resource_id=f"{uuid_for(1)}\n,{uuid_for(2)}")).target
+    target = parse_event(trace(resource_id=f"{uuid_for(1)}\n,{uuid_for(2)}")).work
     assert target == Check(desktop_ids=(uuid_for(1), uuid_for(2)))  # stripped, so counted once each
     with pytest.raises(EventError, match="not a Workspace desktop id"):
         parse_event({"desktop_ids": [f"{uuid_for(1)}\n"]})
@@ -137,18 +138,18 @@ def test_a_desktop_id_with_a_trailing_newline_is_no_desktop_id() -> None:
 
 def test_a_job_id_that_could_change_the_path_is_passed_over(capsys: pytest.CaptureFixture[str]) -> None:
     event = trace(response=json.dumps({"job_id": "a/../b?x=1"}), resource_id=uuid_for(1))
-    assert parse_event(event).target == Check(desktop_ids=(uuid_for(1),))
+    assert parse_event(event).work == Check(desktop_ids=(uuid_for(1),))
     assert "a/../b?x=1" in capsys.readouterr().out
 
 
 def test_eventgrid_accepts_either_case_and_a_wrapped_trace() -> None:
     for kind in ("Workspace:CloudTrace:ApiCall", "WORKSPACE:CloudTrace:ConsoleAction"):
         event = {"specversion": "1.0", "source": "HC.Workspace", "type": kind, "data": trace(resource_id=uuid_for(2))}
-        assert parse_event(event).target == Check(desktop_ids=(uuid_for(2),))
+        assert parse_event(event).work == Check(desktop_ids=(uuid_for(2),))
     data = json.dumps(trace(resource_id=uuid_for(2))["cts"])
     event = {"specversion": "1.0", "source": "HC.WORKSPACE", "type": "WORKSPACE:CloudTrace:ApiCall", "data": data}
-    assert parse_event(event).target == Check(desktop_ids=(uuid_for(2),))
-    other = parse_event({"specversion": "1.0", "type": "OBS:Object:Created", "data": {}}).target
+    assert parse_event(event).work == Check(desktop_ids=(uuid_for(2),))
+    other = parse_event({"specversion": "1.0", "type": "OBS:Object:Created", "data": {}}).work
     assert isinstance(other, Skip)
 
 
@@ -157,15 +158,26 @@ def test_eventgrid_accepts_either_case_and_a_wrapped_trace() -> None:
     [("2026-11-30T01:00:00+08:00", "monday"), ("2026-11-29T17:00:00Z", "sunday"), (1795845600000, None), ("x", None)],
 )
 def test_a_timer_says_which_day_it_fired_where_it_fired(time: object, weekday: str | None) -> None:
-    assert parse_event({"trigger_type": "TIMER", "time": time}).target == Sweep(weekday=weekday)
+    assert parse_event({"trigger_type": "TIMER", "time": time}).work == Sweep(weekday=weekday)
 
 
 def test_a_manual_sweep_can_ask_for_the_full_report() -> None:
-    assert parse_event({"sweep": True, "full_report": True}).target == Sweep(full_report=True)
+    assert parse_event({"sweep": True, "full_report": True}).work == Sweep(full_report=True)
+
+
+def test_a_sweep_can_name_one_target_and_a_fanned_out_sweep_says_which_and_how_it_started() -> None:
+    assert parse_event({"sweep": True, "target": "finance"}).work == Sweep(target="finance")
+    dispatched = {"target_sweep": {"target": "cn-north-4/0a1b", "trigger": "timer", "weekday": "monday"}}
+    invocation = parse_event(dispatched)
+    assert (invocation.trigger, invocation.work) == ("timer", Sweep(target="cn-north-4/0a1b", weekday="monday"))
+    with pytest.raises(EventError, match='"target" goes with "sweep": true'):
+        parse_event({"desktop_ids": [uuid_for(1)], "target": "finance"})
+    with pytest.raises(EventError, match=r"malformed target event: target_sweep\.trigger"):
+        parse_event({"target_sweep": {"target": "x", "trigger": "cts"}})  # only a sweep fans out
 
 
 def test_manual_ids_are_deduplicated_and_capped() -> None:
-    assert parse_event({"desktop_ids": [uuid_for(1), uuid_for(1)]}).target == Check(desktop_ids=(uuid_for(1),))
+    assert parse_event({"desktop_ids": [uuid_for(1), uuid_for(1)]}).work == Check(desktop_ids=(uuid_for(1),))
     with pytest.raises(EventError, match="at most"):
         parse_event({"desktop_ids": [uuid_for(n) for n in range(MAX_MANUAL_IDS + 1)]})
 
@@ -185,13 +197,13 @@ def test_a_value_that_is_no_desktop_id_is_passed_over_and_named(capsys: pytest.C
     event = trace(
         resource_id="CS2026112800001", response=json.dumps({"desktop_id": uuid_for(3), "x": {"desktop_id": ""}})
     )
-    assert parse_event(event).target == Check(desktop_ids=(uuid_for(3),))
+    assert parse_event(event).work == Check(desktop_ids=(uuid_for(3),))
     assert "CS2026112800001" in capsys.readouterr().out  # named in the log, so operators can tell
 
 
 def test_desktop_ids_given_as_objects_are_found() -> None:
     event = trace(response=json.dumps({"desktop_ids": [{"desktop_id": uuid_for(4)}, {"desktop_id": uuid_for(5)}]}))
-    target = parse_event(event).target
+    target = parse_event(event).work
     assert isinstance(target, Check) and sorted(target.desktop_ids) == [uuid_for(4), uuid_for(5)]
 
 
@@ -200,4 +212,4 @@ def test_change_order_jobs_are_found_in_the_orders_list() -> None:
     event = trace(
         trace_name="createDesktopPoolChangeOrder", request=json.dumps({"type": "CHANGE_IMAGE"}), response=response
     )
-    assert parse_event(event).target == Check(job_ids=(job(7), job(9)))
+    assert parse_event(event).work == Check(job_ids=(job(7), job(9)))

@@ -71,7 +71,7 @@ def parse_or_event_error(raw: Any) -> Invocation | None:
     except EventError as exc:
         assert str(exc)  # says something a person can act on
         return None
-    target = invocation.target
+    target = invocation.work
     if isinstance(target, Check):  # whatever was accepted is safe to send to the API
         assert all(is_desktop_id(d) for d in target.desktop_ids)
         assert target.desktop_ids or target.job_ids

@@ -11,6 +11,8 @@ from conftest import FAKE_AK, FAKE_SK, FAKE_TOKEN, PROJECT, TOPIC, Fleet, Info, 
 from devkit.samples import desktop, job
 from sysprep_guard.errors import ConfigError, CredentialsError, DeliveryError, EventError
 
+WHERE = "(ap-southeast-1, project 0123456789abcdef0123456789abcdef)"  # every subject says where
+
 
 def reasons_of(summary: dict[str, Any]) -> dict[str, list[str]]:
     return {f["desktop_id"]: f["reasons"] for f in summary["non_compliant"]}
@@ -35,7 +37,7 @@ def test_timer_sweeps_every_page_and_publishes_the_non_compliant(invoke, fleet: 
     assert summary["published"] == ["msg-1"] and summary["unchecked"] == []
     text = fleet.texts[0]
     assert uuid_for(7) in text and uuid_for(2050) in text
-    assert fleet.published[0]["subject"] == "Sysprep: 2 of 2,100 desktops non-compliant (ap-southeast-1)"
+    assert fleet.published[0]["subject"] == f"Sysprep: 2 of 2,100 desktops non-compliant {WHERE}"
 
 
 def test_sysprep_is_queried_in_batches_of_at_most_100(invoke, fleet: Fleet) -> None:

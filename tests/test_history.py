@@ -20,6 +20,7 @@ from devkit.emulator.obs import outage
 from sysprep_guard import obs_store
 from sysprep_guard.errors import DeliveryError
 
+WHERE = "(ap-southeast-1, project 0123456789abcdef0123456789abcdef)"  # every subject says where
 BUCKET = "sysprep-state"
 Run = Callable[..., dict[str, Any]]
 GOOD = Sysprep(version="3.1.2")
@@ -85,7 +86,7 @@ def test_a_second_sweep_publishes_only_what_changed_and_a_third_nothing(run: Run
     stays = fleet.add(Sysprep(version="3.0.2"), computer_name="stays")
     first = run(timer(SUNDAY))
     assert first["notified"].startswith("full: no complete sweep to compare with yet")
-    assert subjects(emu.published) == ["Sysprep: 4 of 64 desktops non-compliant (ap-southeast-1)"]
+    assert subjects(emu.published) == [f"Sysprep: 4 of 64 desktops non-compliant {WHERE}"]
 
     new = fleet.ids()[7]
     fleet.update(new, sysprep=Sysprep(version="3.0.9"))
@@ -96,13 +97,12 @@ def test_a_second_sweep_publishes_only_what_changed_and_a_third_nothing(run: Run
 
     assert second["notified"] == "changes: what changed since the last complete sweep"
     assert second["changes"] == {
-        "new": 1, "changed": 1, "fixed": 1, "gone": 1, "still_non_compliant": 1, "still_unchecked": 0,
+        "new": 1, "changed": 1, "fixed": 1, "gone": 1, "exempt": 0, "still_non_compliant": 1, "still_unchecked": 0,
         "newly_unchecked": 0,
     }  # fmt: skip
     (alert,) = published_since(emu, 1)
     assert alert.subject == (
-        "Sysprep changes: 1 desktop newly non-compliant, 1 non-compliant for other reasons, 1 fixed, 1 gone "
-        "(ap-southeast-1)"
+        f"Sysprep changes: 1 desktop newly non-compliant, 1 non-compliant for other reasons, 1 fixed, 1 gone {WHERE}"
     )
     text = lines(alert)
     assert any(
@@ -132,12 +132,12 @@ def test_full_reports_still_go_out_weekly_and_on_demand(run: Run, emu: Emulator)
     monday = run(timer(MONDAY))
     assert monday["notified"].startswith("full+changes") and len(emu.published) == 3  # the change, and the full
     assert subjects(published_since(emu, 1)) == [
-        "Sysprep changes: 1 desktop newly non-compliant (ap-southeast-1)",
-        "Sysprep: 2 of 62 desktops non-compliant (ap-southeast-1)",
+        f"Sysprep changes: 1 desktop newly non-compliant {WHERE}",
+        f"Sysprep: 2 of 62 desktops non-compliant {WHERE}",
     ]
     asked = run({"sweep": True, "full_report": True})
     assert asked["notified"].startswith("full:") and subjects(published_since(emu, 3)) == [
-        "Sysprep: 2 of 62 desktops non-compliant (ap-southeast-1)"
+        f"Sysprep: 2 of 62 desktops non-compliant {WHERE}"
     ]
     never = run(timer(MONDAY + timedelta(days=7)), FULL_REPORT_DAY="never")
     assert never["notified"].startswith("nothing") and len(emu.published) == 4
@@ -194,7 +194,7 @@ def test_a_changed_policy_sends_the_full_report_not_a_flood_of_changes(run: Run,
     run(timer(SUNDAY))
     stricter = run(timer(SUNDAY + timedelta(days=2)), MIN_SYSPREP_VERSION="3.2")  # two thirds of the fleet fall short
     assert stricter["notified"] == "full: the policy changed since the last complete sweep"
-    assert subjects(published_since(emu, 1)) == ["Sysprep: 41 of 61 desktops non-compliant (ap-southeast-1)"]
+    assert subjects(published_since(emu, 1)) == [f"Sysprep: 41 of 61 desktops non-compliant {WHERE}"]
     again = run(timer(SUNDAY + timedelta(days=3)), MIN_SYSPREP_VERSION="3.2")  # compared under the same policy
     assert again["notified"].startswith("nothing")
 
@@ -224,7 +224,7 @@ def test_obs_out_of_reach_costs_the_history_not_the_report(run: Run, emu: Emulat
     blind = run(timer(SUNDAY + timedelta(days=2)))
     assert blind["state"].startswith("not saved: obs PutObject failed, HTTP 503")
     assert blind["notified"].startswith("full: the history in OBS is out of reach")
-    assert subjects(published_since(emu, 1)) == ["Sysprep: 2 of 62 desktops non-compliant (ap-southeast-1)"]
+    assert subjects(published_since(emu, 1)) == [f"Sysprep: 2 of 62 desktops non-compliant {WHERE}"]
     emu.clear_faults()
     # The next run compares with the last state it can read: the first sweep's, so the second finding is new.
     after = run(timer(SUNDAY + timedelta(days=3)))

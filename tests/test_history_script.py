@@ -3,15 +3,12 @@ scripts/history reading it back (locally, and with --cloud from a bucket named b
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from conftest import load_script
 from devkit import samples
 from devkit.emulator import FAKE_AK, FAKE_SK, FAKE_TOKEN, Emulator
 from sysprep_guard.client import Credentials
@@ -22,16 +19,6 @@ from sysprep_guard.state import Record, encode, run_key
 ROOT = Path(__file__).resolve().parent.parent
 TIMER = str(ROOT / "events" / "timer.json")  # fires on Saturday 2026-11-28 at 02:00 UTC+8
 KEYS = Credentials(FAKE_AK, FAKE_SK, FAKE_TOKEN)
-
-
-def load_script(name: str) -> ModuleType:
-    loader = importlib.machinery.SourceFileLoader(f"{name}_script", str(ROOT / "scripts" / name))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[loader.name] = module  # dataclasses look their module up
-    loader.exec_module(module)
-    return module
 
 
 invoke = load_script("invoke")

@@ -156,7 +156,10 @@ def test_parts_are_filled_not_scattered() -> None:
 
 def test_subject_is_one_line_within_512_bytes_and_never_cut_through_a_character() -> None:
     summary = make_summary(2, 1)
-    assert subject(summary) == "Sysprep: 2 of 2,355 desktops non-compliant, 1 unchecked (ap-southeast-1)"
+    project = "project 0123456789abcdef0123456789abcdef"
+    assert subject(summary) == f"Sysprep: 2 of 2,355 desktops non-compliant, 1 unchecked (ap-southeast-1, {project})"
+    summary.account, summary.target = "acme-finance", "finance"  # a target in a member account: every subject says
+    assert subject(summary).endswith(f" (finance: account acme-finance, ap-southeast-1, {project})")
     summary.region = "区域" * 200
     text = subject(summary)
     assert len(text.encode()) <= SUBJECT_MAX_BYTES and "\n" not in text
@@ -167,7 +170,10 @@ def test_subject_is_one_line_within_512_bytes_and_never_cut_through_a_character(
 def test_sms_is_one_short_line_without_the_characters_sms_refuses() -> None:
     summary = make_summary(12, 3, incomplete=True)
     text = next(render(summary)).protocols["sms"]
-    assert text == "Sysprep ap-southeast-1: 12/2,355 desktops non-compliant, 3 unchecked, run incomplete."
+    assert text == (
+        "Sysprep ap-southeast-1, project 0123456789abcdef0123456789abcdef: 12/2,355 desktops non-compliant, "
+        "3 unchecked, run incomplete."
+    )
     summary.region = "[cn]【x】"
     assert not set(next(render(summary)).protocols["sms"]) & set("[]【】")
 
@@ -179,6 +185,8 @@ def test_attributes_let_subscribers_filter_and_follow_smns_value_rules() -> None
         {"name": "severity", "type": "STRING", "value": "non_compliant"},
         {"name": "trigger", "type": "STRING", "value": "timer"},
         {"name": "region", "type": "STRING", "value": "ap_southeast_1"},
+        # Where, for routing per team: the target's name in TARGETS, or the project.
+        {"name": "target", "type": "STRING", "value": "0123456789abcdef0123456789abcdef"},
         # Copies of one part (a publish retried after a timeout) carry the same pair: subscribers can drop them.
         {"name": "fingerprint", "type": "STRING", "value": summary.fingerprint},
         {"name": "part", "type": "STRING", "value": "2_of_3"},
@@ -197,7 +205,9 @@ def test_attributes_let_subscribers_filter_and_follow_smns_value_rules() -> None
         },
     ]
     assert attributes(make_summary(0, 2))[1]["value"] == "unchecked"
-    assert [n.attributes[5]["value"] for n in rendered("split")] == ["1_of_4", "2_of_4", "3_of_4", "4_of_4"]
+    assert [n.attributes[6]["value"] for n in rendered("split")] == ["1_of_4", "2_of_4", "3_of_4", "4_of_4"]
+    summary.target = "fin-team.eu"
+    assert attributes(summary)[4] == {"name": "target", "type": "STRING", "value": "fin_team_eu"}
 
 
 def test_the_policy_is_named_in_every_protocol_for_people() -> None:

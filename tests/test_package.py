@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import importlib.machinery
-import importlib.util
 import io
 import json
 import os
@@ -13,11 +11,11 @@ import re
 import subprocess
 import zipfile
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from conftest import load_script
 from devkit import emulator
 from devkit.template import load_template
 
@@ -48,13 +46,6 @@ print("MODULES " + json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
 crc = sys.modules.get("crcmod.crcmod")  # with the OBS SDK: crcmod's pure-Python code, no C extension
 print("CRCMOD " + json.dumps(None if crc is None else {"extension": crc._usingExtension, "file": crc.__file__}))
 """
-
-
-def load_script(name: str) -> ModuleType:
-    loader = importlib.machinery.SourceFileLoader(name, str(ROOT / "scripts" / name))
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
-    loader.exec_module(module)
-    return module
 
 
 def runtime_python(version: str) -> str:

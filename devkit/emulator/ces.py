@@ -66,6 +66,7 @@ class Problem(Exception):
 class Ces:
     bad_request_code = "ces.0014"
     forbidden_code = "ces.0017"
+    accounts = "central"  # the central account's projects only
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator

@@ -36,6 +36,12 @@ def banner(emulator: Emulator) -> str:
         lines.append("  OBS          not served")
     served = "custom metrics (POST /V1.0/{project_id}/metric-data)" if emulator.ces is not None else "not served"
     lines.append(f"  Cloud Eye    {served}")
+    lines.append(f"  account      {emulator.domain_name} (domain id {emulator.domain_id})")
+    served_routes = {route.operation for route in emulator.routes}
+    iam = "agency keys (POST /v3.0/OS-CREDENTIAL/securitytokens)"
+    lines.append(f"  IAM          {iam if 'CreateTemporaryAccessKeyByAgency' in served_routes else 'not served'}")
+    fgs = "FunctionGraph async invocations, run in-process (.../invocations-async)"
+    lines.append(f"  functions    {fgs if 'AsyncInvokeFunction' in served_routes else 'FunctionGraph not served'}")
     if keys is not None:
         lines += [
             f"  access key   {FAKE_AK}",
@@ -64,7 +70,8 @@ def banner(emulator: Emulator) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devkit.emulator",
-        description="Run the local cloud emulator (Workspace, SMN, OBS, Cloud Eye) in the foreground until Ctrl-C.",
+        description="Run the local cloud emulator (Workspace, SMN, OBS, Cloud Eye; IAM and FunctionGraph from Python)"
+        " in the foreground until Ctrl-C.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (0 picks a free one; default 8080)")

@@ -1,8 +1,14 @@
 """The emulator: one server on 127.0.0.1 for every emulated service, each behind its endpoint's checks.
 
-Workspace, SMN and CES sit behind the API gateway (SDK-HMAC-SHA256, the project id first in the path); OBS checks
-its own signatures and has no project in its paths. Each route carries its endpoint (http.Endpoint), so the core
-reads the body, authenticates, checks the project and injects faults the same way for every service."""
+Workspace, SMN, CES and FunctionGraph sit behind the API gateway (SDK-HMAC-SHA256, the project id first in the path),
+IAM too with no project in its path; OBS checks its own signatures and has no project in its paths. Each route
+carries its endpoint (http.Endpoint), so the core reads the body, authenticates, checks that the caller's account
+may act there (estate.py: whose project, whose keys) and injects faults the same way for every service.
+
+A project the caller's account does not own, or does not exist, is refused 403 with the service's own code for "no
+permission" (Workspace's API pages: 403 "没有操作权限"; CES documents ces.0017 "The authentication information is
+incorrect or the service invoker does not have sufficient rights" for it). No source says whether the gateway
+answers 401 APIG.0301 instead for another account's project: the emulator answers as the service, 403."""
 
 from __future__ import annotations
 
@@ -22,16 +28,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote
 
+from .estate import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Estate, Issued, Project
 from .faults import Fault, Injected
 from .fleet import Fleet
+from .functiongraph import Invocation, Run
 from .http import (
     GATEWAY,
     MAX_REQUEST_BYTES,
     Answer,
     Endpoint,
+    GatewaySignature,
     Handler,
     Request,
     Server,
+    access_key_of,
     gateway_error,
     query_pairs,
     read_body,
@@ -40,6 +50,8 @@ from .http import (
 
 if TYPE_CHECKING:
     from .obs import StoredObject
+
+ALWAYS_INJECTABLE = frozenset({"assume", "invoke_async"})  # IAM's and FunctionGraph's, served or not yet
 
 # Obviously fake keys: the only ones the emulator accepts unless told otherwise.
 FAKE_AK = "EMULATORAKFAKE000001"
@@ -57,11 +69,14 @@ def topic_urn(region: str, project_id: str, name: str = DEFAULT_TOPIC_NAME) -> s
 
 
 class Service(Protocol):
-    """What the core needs of an emulated service: its error shape and its codes for the core's own refusals (a body
-    it cannot read, another project)."""
+    """What the core needs of an emulated service: its error shape, its codes for the core's own refusals (a body
+    it cannot read, another project), and whose keys it serves: "central" (the emulator's own account's projects, or
+    with no project in the path its own keys only) or "any" (each project to its own account's keys; with no project
+    in the path, any known key)."""
 
     bad_request_code: str
     forbidden_code: str
+    accounts: str
 
     def error(self, status: int, code: str, message: str, request_id: str, close: bool = False) -> Answer: ...
 
@@ -112,11 +127,19 @@ class Published:
 
 
 class Emulator:
-    """Workspace and SMN, and on request OBS (`buckets`) and Cloud Eye (`ces`), on one port, signature checks included.
+    """Workspace and SMN, and on request OBS (`buckets`), Cloud Eye (`ces`), IAM and FunctionGraph, on one port,
+    signature checks included.
 
-    OBS is served when `buckets` is given (the buckets that exist, possibly none), CES when `ces` is true: without
-    them the emulator serves exactly the operations the function calls today. With `obs_dir`, OBS's objects are
-    kept in files there too, and outlive the emulator."""
+    OBS is served when `buckets` is given (the buckets that exist, possibly none), CES when `ces` is true, IAM's
+    CreateTemporaryAccessKeyByAgency with `iam` or once an account or agency is added, FunctionGraph's
+    AsyncInvokeFunction with `functiongraph` or once a function is added: without them the emulator serves exactly
+    the operations the function calls today. With `obs_dir`, OBS's objects are kept in files there too, and outlive
+    the emulator.
+
+    The default project (`project_id`, `region`, `fleet`) belongs to the emulator's own, central account
+    (`domain_id`, `domain_name`), whose keys are `keys`. add_project adds Workspace projects, in that account or in
+    member accounts (add_account); a member account's projects take only the temporary keys IAM issued through one
+    of its agencies (add_agency)."""
 
     def __init__(
         self,
@@ -129,6 +152,10 @@ class Emulator:
         obs_dir: Path | None = None,
         ces: bool = False,
         keys: Mapping[str, tuple[str, str | None]] | None = None,
+        domain_id: str = DEFAULT_DOMAIN_ID,
+        domain_name: str = DEFAULT_DOMAIN_NAME,
+        iam: bool = False,
+        functiongraph: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
         latency: float = 0.0,
@@ -136,6 +163,8 @@ class Emulator:
         record: bool = False,
     ) -> None:
         from .ces import Ces, MetricPoint
+        from .functiongraph import FunctionGraph
+        from .iam import Iam
         from .obs import Obs
         from .smn import Smn
         from .workspace import Workspace
@@ -143,6 +172,7 @@ class Emulator:
         self.project_id = project_id
         self.region = region
         self.fleet = fleet if fleet is not None else Fleet()
+        self.estate = Estate(domain_id, domain_name)  # accounts, added projects, agencies, issued keys
         topics = list(topics) if topics is not None else [topic_urn(region, project_id)]
         self.topic = topics[0] if topics else ""  # the first topic, for the function's SMN_TOPIC_URN
         self.topics: set[str] = set(topics)
@@ -178,13 +208,27 @@ class Emulator:
         self.smn = Smn(self)
         self.ces = Ces(self) if ces else None
         self.obs = Obs(self, buckets, obs_dir) if buckets is not None else None
-        routes = [*self.workspace.routes(), *self.smn.routes()]
-        if self.ces is not None:
-            routes += self.ces.routes()
-        if self.obs is not None:
-            routes += self.obs.routes()  # last: its paths are the least specific
-        self.routes: tuple[Route, ...] = tuple(routes)
-        self.fault_kinds = frozenset({route.kind for route in self.routes} | {"any"})
+        self.iam = Iam(self)
+        self.functiongraph = FunctionGraph(self)
+        self._serving = {"iam": iam, "functiongraph": functiongraph}
+        self.routes: tuple[Route, ...] = ()
+        self._serve()
+
+    def _serve(self, **services: bool) -> None:
+        """(Re)build the routes served: IAM and FunctionGraph join when asked for."""
+        with self._lock:
+            self._serving.update(services)
+            routes = [*self.workspace.routes(), *self.smn.routes()]
+            if self.ces is not None:
+                routes += self.ces.routes()
+            if self._serving["iam"]:
+                routes += self.iam.routes()
+            if self._serving["functiongraph"]:
+                routes += self.functiongraph.routes()
+            if self.obs is not None:
+                routes += self.obs.routes()  # last: its paths are the least specific
+            self.routes = tuple(routes)
+            self.fault_kinds = frozenset({route.kind for route in self.routes} | ALWAYS_INJECTABLE | {"any"})
 
     # Lifecycle ------------------------------------------------------------------------------------
 
@@ -216,6 +260,7 @@ class Emulator:
         server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.functiongraph.stop()
         self.port = 0
 
     def __enter__(self) -> Emulator:
@@ -242,23 +287,98 @@ class Emulator:
 
     # Scripting ------------------------------------------------------------------------------------
 
-    def add_job(self, job_id: str, states: Sequence[Mapping[str, Any]]) -> None:
-        """Each ShowJob of `job_id` answers the next state; the last one repeats."""
-        self.workspace.add_job(job_id, states)
+    def add_job(self, job_id: str, states: Sequence[Mapping[str, Any]], *, project_id: str | None = None) -> None:
+        """Each ShowJob of `job_id` (in `project_id`, by default the default project) answers the next state; the
+        last one repeats."""
+        self.workspace.add_job(job_id, states, project_id=project_id)
 
     def add_creation_job(
-        self, job_id: str, desktop_ids: Sequence[str], *, running: int = 1, final: str = "SUCCESS"
+        self,
+        job_id: str,
+        desktop_ids: Sequence[str],
+        *,
+        running: int = 1,
+        final: str = "SUCCESS",
+        project_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """A job creating these fleet desktops: they are being created (no Sysprep info, a task in progress)
         until ShowJob has answered its final state, then as they were added (SUCCESS) or in ERROR (FAILED)."""
-        return self.workspace.add_creation_job(job_id, desktop_ids, running=running, final=final)
+        return self.workspace.add_creation_job(job_id, desktop_ids, running=running, final=final, project_id=project_id)
 
     def add_rebuild_job(
-        self, job_id: str, after: Mapping[str, Any], *, running: int = 1, final: str = "SUCCESS"
+        self,
+        job_id: str,
+        after: Mapping[str, Any],
+        *,
+        running: int = 1,
+        final: str = "SUCCESS",
+        project_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """A job re-imaging these fleet desktops (desktop id -> its Sysprep once re-imaged): task `rebuilding` with
         the old Sysprep until ShowJob has answered the final state, then the new one (SUCCESS) or the old (FAILED)."""
-        return self.workspace.add_rebuild_job(job_id, after, running=running, final=final)
+        return self.workspace.add_rebuild_job(job_id, after, running=running, final=final, project_id=project_id)
+
+    # The estate: accounts, projects, agencies, issued keys --------------------------------------------------
+
+    @property
+    def domain_id(self) -> str:
+        """The central account's domain id (its keys are `keys`)."""
+        return self.estate.central.domain_id
+
+    @property
+    def domain_name(self) -> str:
+        return self.estate.central.name
+
+    def add_account(self, name: str, domain_id: str | None = None) -> str:
+        """A member account; returns its domain id (obviously fake, derived from the name, unless given). IAM is
+        served from now on."""
+        domain_id = self.estate.add_account(name, domain_id)
+        self._serve(iam=True)
+        return domain_id
+
+    def add_project(self, project_id: str, region: str, fleet: Fleet, account: str | None = None) -> None:
+        """Another Workspace project, of `account` (a name or domain id; None: the central account)."""
+        if project_id == self.project_id:
+            raise ValueError(f"{project_id} is the default project already")
+        self.estate.add_project(Project(project_id, region, fleet, self.estate.account(account).domain_id))
+
+    def project(self, project_id: str) -> Project | None:
+        """A project the emulator knows: the default one or one added."""
+        if project_id == self.project_id:
+            return Project(self.project_id, self.region, self.fleet, self.domain_id)
+        return self.estate.project(project_id)
+
+    def add_agency(self, account: str, name: str, trusts: str | None = None) -> None:
+        """An agency `name` in member account `account` (name or domain id) that `trusts` (name or domain id; None:
+        the central account) may assume with IAM CreateTemporaryAccessKeyByAgency."""
+        self.estate.add_agency(account, name, trusts)
+        self._serve(iam=True)
+
+    @property
+    def issued(self) -> list[Issued]:
+        """The temporary keys IAM issued, in order: account (domain id), agency, duration, caller, keys, expiry."""
+        return list(self.estate.issued)
+
+    def expire_issued_keys(self, account: str | None = None) -> int:
+        """Make the keys issued so far (for one account, by name or domain id, or all) expire now, on the emulator's
+        clock, as if their duration had passed; returns how many."""
+        domain_id = None if account is None else self.estate.account(account).domain_id
+        return self.estate.expire(self.clock(), domain_id)
+
+    def add_function(self, urn: str, run: Run) -> None:
+        """A function AsyncInvokeFunction can invoke: `run(event, request_id)` runs each accepted invocation in this
+        process, one at a time, in arrival order, on one worker thread. FunctionGraph is served from now on."""
+        self.functiongraph.add(urn, run)
+        self._serve(functiongraph=True)
+
+    @property
+    def invocations(self) -> list[Invocation]:
+        """Every invocation accepted, in order, with what it returned or raised once finished."""
+        return list(self.functiongraph.invocations)
+
+    def wait_for_invocations(self, timeout: float = 30) -> bool:
+        """Block until every accepted invocation has finished (True), or `timeout` seconds pass (False)."""
+        return self.functiongraph.wait(timeout)
 
     @property
     def buckets(self) -> dict[str, dict[str, StoredObject]]:
@@ -332,6 +452,8 @@ class Emulator:
                 request.close_connection = True
             else:
                 send(request, answer)
+                if answer.after is not None:
+                    answer.after()
         finally:
             with self._idle:
                 self._active -= 1
@@ -374,6 +496,9 @@ class Emulator:
         endpoint = route.endpoint
         groups = _groups(match)
         project = groups[0] if endpoint.project_in_path else None
+        access_key = access_key_of(request)
+        central_keys = dict(self.keys)
+        now = self.clock()
         call = Request(
             method=request.command,
             path=raw_path,
@@ -383,19 +508,23 @@ class Emulator:
             project_id=project,
             request_id=request_id,
             headers=dict(request.headers),
+            account=self.estate.owner_of_key(access_key, central_keys),
         )
-        refusal = endpoint.authentication.refusal(request, call, raw_query, self.keys, self.clock())
+        refusal = None
+        if isinstance(endpoint.authentication, GatewaySignature):  # OBS refuses expired keys as unknown ones
+            refusal = self.estate.expired_refusal(access_key, central_keys, request_id, now)
+        if refusal is None:
+            keys = self.estate.keys(central_keys, now)
+            refusal = endpoint.authentication.refusal(request, call, raw_query, keys, now)
         if refusal is not None:
             with self._lock:
                 self.rejected_signatures += 1
             return refusal
 
-        header_project = request.headers.get("X-Project-Id")
-        if project is not None and (
-            project != self.project_id or (header_project is not None and header_project != project)
-        ):
-            message = f"project {project!r} is not the project of these credentials ({self.project_id})"
-            return route.service.error(403, route.service.forbidden_code, message, request_id)
+        project_of_call = self.project(project) if project is not None else None
+        problem = self.estate.not_permitted(route, call, project_of_call, request.headers.get("X-Project-Id"))
+        if problem is not None:
+            return route.service.error(403, route.service.forbidden_code, problem, request_id)
 
         fault = self._take_fault(route.kind, call.query)
         if fault is not None:

@@ -8,7 +8,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -41,11 +41,13 @@ class Desktop:
     kind: str = "custom"  # what the seeded fleet made it (see KINDS); "custom" once added or edited
     desktop_type: str = "DEDICATED"
     enterprise_project_id: str = "0"
-    tags: tuple[tuple[str, str], ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()  # (key, value) pairs, keys unique; see tag_pairs()
 
     def record(self) -> dict[str, Any]:
         """As listed by ListDesktops (SimpleDesktopInfo) and ListDesktopsDetail (DesktopDetailInfo): the fields
-        both share. Fields with no value are left out."""
+        both share. Fields with no value are left out; `tags` is a list of Tag {key, value} (both models), empty for a
+        desktop with none (no source says whether Workspace then answers [] or leaves it out: [] is what the model
+        allows either way)."""
         record: dict[str, Any] = {
             "desktop_id": self.desktop_id,
             "computer_name": self.computer_name,
@@ -90,6 +92,34 @@ _KIND_NAMES = tuple(KINDS)
 # Compliant desktops take turns at these versions: the boundary itself, and one that sorts wrong as text.
 _COMPLIANT_INFOS = tuple(Sysprep(version=v) for v in ("3.1.2", "3.0.10", "3.10"))
 _CREATED_BASE = int(datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp())  # seeded desktops: a minute apart
+
+# Tag (huaweicloudsdkworkspace.v2.Tag; ListDesktops' and ListDesktopsDetail's definitions): key required, at most 128
+# characters; value at most 43, default "". The character rules differ between sources (notes/issue13-facts.md §3):
+# the emulator holds tags to the lengths only.
+TAG_KEY_MAX = 128
+TAG_VALUE_MAX = 43
+
+Tags = Sequence[tuple[str, str]] | Mapping[str, str]
+
+
+def tag_pairs(tags: Tags | None) -> tuple[tuple[str, str], ...]:
+    """Tags as a desktop keeps them: (key, value) pairs in the order given, each key once, within Tag's limits."""
+    pairs = tuple((tags or {}).items()) if isinstance(tags, Mapping) or tags is None else tuple(tags)
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"a desktop has each tag key once, got {keys}")
+    for key, value in pairs:
+        if not isinstance(key, str) or not 1 <= len(key) <= TAG_KEY_MAX:
+            raise ValueError(f"a tag key is 1 to {TAG_KEY_MAX} characters, got {key!r}")
+        if not isinstance(value, str) or len(value) > TAG_VALUE_MAX:
+            raise ValueError(f"a tag value is a string of at most {TAG_VALUE_MAX} characters, got {value!r}")
+    return pairs
+
+
+def matches_tags(desktop: Desktop, wanted: Sequence[tuple[str, str | None]]) -> bool:
+    """Whether the desktop carries every wanted (key, value) pair (value None: the key with any value)."""
+    have = dict(desktop.tags)
+    return all(key in have and (value is None or have[key] == value) for key, value in wanted)
 
 
 class Fleet:
@@ -179,10 +209,11 @@ class Fleet:
         desktop_id: str | None = None,
         computer_name: str | None = None,
         user_name: str | None = None,
-        tags: tuple[tuple[str, str], ...] = (),
+        tags: Tags | None = None,
         kind: str = "custom",
     ) -> str:
-        """Add a desktop after the seeded ones and return its id (random but reproducible unless given)."""
+        """Add a desktop after the seeded ones and return its id (random but reproducible unless given); `tags` as
+        (key, value) pairs or a mapping."""
         desktop_id = (desktop_id or str(uuid.UUID(int=self._rng.getrandbits(128), version=4))).lower()
         if desktop_id in self:
             raise ValueError(f"desktop {desktop_id} is already in the fleet")
@@ -196,7 +227,7 @@ class Fleet:
                 status=status,
                 task_status=task_status,
                 sysprep=sysprep,
-                tags=tags,
+                tags=tag_pairs(tags),
                 kind=kind,
             )
         )
@@ -211,19 +242,39 @@ class Fleet:
         self._added_at = {d.desktop_id: i for i, d in enumerate(self._added)}
 
     def update(self, desktop_id: str, /, **changes: Any) -> Desktop:
-        """Change a desktop's fields (`sysprep=Sysprep(...)`, `status=...`); it becomes kind "custom"."""
+        """Change a desktop's fields (`sysprep=Sysprep(...)`, `status=...`, `tags=...`); it becomes kind "custom",
+        unless only its tags change (they have no bearing on its compliance)."""
         position = self._position(desktop_id)
         if position is None:
             raise KeyError(desktop_id)
         if "desktop_id" in changes:
             raise ValueError("a desktop's id cannot change")
-        changes.setdefault("kind", "custom")
+        if "tags" in changes:
+            changes["tags"] = tag_pairs(changes["tags"])
+        if set(changes) - {"tags"}:
+            changes.setdefault("kind", "custom")
         desktop = dataclasses.replace(self.at(position), **changes)
         if position < len(self._kinds):
             self._edited[position] = desktop
         else:
             self._added[position - len(self._kinds)] = desktop
         return desktop
+
+    def tag_seeded(self, desktop_ids: Iterable[str], key: str, value: str = "") -> int:
+        """Give these desktops (seeded or added) the tag key=value, replacing their value of that key; their kind
+        stays. Only the desktops tagged cost memory, so tagging 1% of 100,000 stays cheap. Returns how many."""
+        count = 0
+        for desktop_id in desktop_ids:
+            tags = dict(self[desktop_id].tags)
+            tags[key] = value
+            self.update(desktop_id, tags=tags)
+            count += 1
+        return count
+
+    def tagged(self, wanted: Sequence[tuple[str, str | None]]) -> list[Desktop]:
+        """The desktops carrying every wanted tag, in listing order (seeded ones never edited carry none)."""
+        seeded = sorted(p for p, d in self._edited.items() if matches_tags(d, wanted))
+        return [self.at(p) for p in seeded] + [d for d in self._added if matches_tags(d, wanted)]
 
     def _seeded_kind(self, i: int) -> str:
         edited = self._edited.get(i)

@@ -37,6 +37,7 @@ class Answer:
     content_type: str = "application/json;charset=UTF-8"
     close: bool = False
     headers: Mapping[str, str] = field(default_factory=dict)  # sent besides Content-Type and Content-Length
+    after: Callable[[], None] | None = None  # run once the answer is sent (FunctionGraph starts its runs so)
 
 
 def json_answer(status: int, payload: Any, *, close: bool = False) -> Answer:
@@ -60,6 +61,7 @@ class Request:
     project_id: str | None  # None for a service whose paths carry no project id (OBS)
     request_id: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    account: str = ""  # the domain id of the account whose keys signed it ("" if none the emulator knows)
 
     def json(self) -> Any:
         return load_json(self.body)
@@ -67,6 +69,9 @@ class Request:
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True  # a handler still sleeping at exit never holds the process
+    # A cloud's gateway accepts what comes; socketserver's backlog of 5 drops connections when many function
+    # processes start at once (an estate's fan-out), each drop costing the client a 1 s SYN retry.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
         self.emulator = emulator
@@ -168,6 +173,13 @@ def header_text(value: str) -> str:
 
 
 _AUTHORIZATION = re.compile(r"^SDK-HMAC-SHA256 Access=([^,\s]+), SignedHeaders=([^,\s]+), Signature=([0-9a-f]+)$")
+_ACCESS = re.compile(r"^(?:SDK-HMAC-SHA256 Access=([^,\s]+),|(?:OBS|AWS) ([^:\s]+):)")
+
+
+def access_key_of(request: Handler) -> str | None:
+    """The access key a request claims in its Authorization header (SDK-HMAC-SHA256, or OBS's own schemes)."""
+    claimed = _ACCESS.match((request.headers.get("Authorization") or "").strip())
+    return None if claimed is None else claimed.group(1) or claimed.group(2)
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,7 @@ class Obs:
 
     bad_request_code = "InvalidArgument"
     forbidden_code = "AccessDenied"
+    accounts = "central"  # the central account's buckets, to its own keys only
 
     def __init__(self, emulator: Emulator, buckets: Sequence[str], obs_dir: Path | None = None) -> None:
         invalid = [b for b in buckets if not valid_bucket_name(b)]

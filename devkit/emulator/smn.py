@@ -23,6 +23,7 @@ ATTRIBUTE_TYPES = frozenset({"STRING", "STRING_ARRAY", "PROTOCOL"})
 class Smn:
     bad_request_code = "SMN.0001"
     forbidden_code = "SMN.0001"
+    accounts = "central"  # the central account's projects only
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator

@@ -1,7 +1,14 @@
-"""Workspace: ListDesktops, ListDesktopsDetail, CheckSysprepInfo, ShowSysprepInfo and ShowJob, over the fleet.
+"""Workspace: ListDesktops, ListDesktopsDetail, CheckSysprepInfo, ShowSysprepInfo and ShowJob, over each project's
+fleet.
 
-Shapes and limits follow Huawei's API Explorer definitions and the huaweicloudsdkworkspace models (a conformance
-test deserialises every answer into the official response model). Error codes WKS.* are the emulator's own.
+Every route works in every project the emulator knows (the default one and those added with Emulator.add_project):
+the project id in the path picks the fleet, and jobs belong to the project they were added to. Shapes and limits
+follow Huawei's API Explorer definitions and the huaweicloudsdkworkspace models (a conformance test deserialises every
+answer into the official response model). Error codes WKS.* are the emulator's own.
+
+Both listings take `tag` ("key1=value1,key2=value2": the SDK's ListDesktopsRequest and ListDesktopsDetail's
+definition, at most 255 characters there). How Workspace matches it is undocumented; the emulator lists the desktops
+carrying every pair given, a `key` without `=` matching that key with any value.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .fleet import CREATING, REBUILDING, Desktop, Sysprep
+from .fleet import CREATING, REBUILDING, Desktop, Fleet, Sysprep
 from .http import Answer, Request, json_answer
 
 if TYPE_CHECKING:
@@ -22,6 +29,7 @@ DETAIL_MAX = 1000  # ListDesktopsDetail's `limit` maximum (its definition)
 DETAIL_IDS_MAX = 100  # ListDesktopsDetail's desktop_id: at most 100
 SYSPREP_MAX = 100  # CheckSysprepInfo's ids per call
 JOB_STATES = ("WAITING", "RUNNING", "SUCCESS", "FAILED")  # ShowJob's status values
+TAG_FILTER_MAX = 255  # ListDesktopsDetail's `tag` (its definition)
 
 
 def _stamp(offset: int = 0) -> str:
@@ -86,15 +94,20 @@ def job_states(
 class Workspace:
     bad_request_code = "WKS.0001"
     forbidden_code = "WKS.0403"
+    accounts = "any"  # projects of any account, each to its own account's keys
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
-        self._jobs: dict[str, list[dict[str, Any]]] = {}
-        self._on_done: dict[str, Callable[[str], None]] = {}  # what a job's final state does to the fleet
+        # (project id, job id) -> the states ShowJob answers next; what a job's final state does to the fleet
+        self._jobs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._on_done: dict[tuple[str, str], Callable[[str], None]] = {}
 
-    @property
-    def fleet(self) -> Any:
-        return self.emulator.fleet
+    def fleet(self, project_id: str | None = None) -> Fleet:
+        """The fleet of a project (None: the default project)."""
+        project = self.emulator.project(project_id or self.emulator.project_id)
+        if project is None:
+            raise KeyError(f"no project {project_id}")
+        return project.fleet
 
     def routes(self) -> list[Route]:
         from .core import Route
@@ -118,47 +131,67 @@ class Workspace:
     # Scripting ------------------------------------------------------------------------------------
 
     def add_job(
-        self, job_id: str, states: Sequence[Mapping[str, Any]], on_done: Callable[[str], None] | None = None
+        self,
+        job_id: str,
+        states: Sequence[Mapping[str, Any]],
+        on_done: Callable[[str], None] | None = None,
+        *,
+        project_id: str | None = None,
     ) -> None:
         if not states:
             raise ValueError("a job needs at least one state")
+        key = (project_id or self.emulator.project_id, job_id)
         with self.emulator._lock:
-            self._jobs[job_id] = [dict(s) for s in states]
+            self._jobs[key] = [dict(s) for s in states]
             if on_done is not None:
-                self._on_done[job_id] = on_done
+                self._on_done[key] = on_done
 
     def add_creation_job(
-        self, job_id: str, desktop_ids: Sequence[str], *, running: int = 1, final: str = "SUCCESS"
+        self,
+        job_id: str,
+        desktop_ids: Sequence[str],
+        *,
+        running: int = 1,
+        final: str = "SUCCESS",
+        project_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        made = {d: self.fleet.get(d) for d in desktop_ids if d in self.fleet}
+        fleet = self.fleet(project_id)
+        made = {d: fleet.get(d) for d in desktop_ids if d in fleet}
         states = job_states(job_id, [made.get(d) or d for d in desktop_ids], running=running, final=final)
         for desktop_id in made:
-            self.fleet.update(desktop_id, status=None, task_status=CREATING, sysprep=None)
+            fleet.update(desktop_id, status=None, task_status=CREATING, sysprep=None)
 
         def done(status: str) -> None:
             for desktop_id, desktop in made.items():
                 if status == "SUCCESS":
-                    self.fleet.update(desktop_id, status=desktop.status, task_status=None, sysprep=desktop.sysprep)
+                    fleet.update(desktop_id, status=desktop.status, task_status=None, sysprep=desktop.sysprep)
                 else:
-                    self.fleet.update(desktop_id, status="ERROR", task_status=None, sysprep=None)
+                    fleet.update(desktop_id, status="ERROR", task_status=None, sysprep=None)
 
-        self.add_job(job_id, states, done)
+        self.add_job(job_id, states, done, project_id=project_id)
         return states
 
     def add_rebuild_job(
-        self, job_id: str, after: Mapping[str, Sysprep | None], *, running: int = 1, final: str = "SUCCESS"
+        self,
+        job_id: str,
+        after: Mapping[str, Sysprep | None],
+        *,
+        running: int = 1,
+        final: str = "SUCCESS",
+        project_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        desktops = [self.fleet[d] for d in after]
+        fleet = self.fleet(project_id)
+        desktops = [fleet[d] for d in after]
         states = job_states(job_id, desktops, running=running, final=final, job_type="REBUILD_DESKTOP")
         for desktop in desktops:
-            self.fleet.update(desktop.desktop_id, task_status=REBUILDING)
+            fleet.update(desktop.desktop_id, task_status=REBUILDING)
 
         def done(status: str) -> None:
             for desktop in desktops:
                 sysprep = after[desktop.desktop_id] if status == "SUCCESS" else desktop.sysprep
-                self.fleet.update(desktop.desktop_id, task_status=None, sysprep=sysprep)
+                fleet.update(desktop.desktop_id, task_status=None, sysprep=sysprep)
 
-        self.add_job(job_id, states, done)
+        self.add_job(job_id, states, done, project_id=project_id)
         return states
 
     # The calls ------------------------------------------------------------------------------------
@@ -176,26 +209,55 @@ class Workspace:
             message = f"offset must be >= 0 and limit 1 to {maximum}, got offset {offset}, limit {limit}"
             return self.error(400, "WKS.0001", message, request.request_id)
         if desktops is None:
-            return self.fleet.page(offset, limit), len(self.fleet)
+            fleet = self._fleet_of(request)
+            return fleet.page(offset, limit), len(fleet)
         return list(desktops[offset : offset + limit]), len(desktops)
 
+    def _fleet_of(self, request: Request) -> Fleet:
+        return self.fleet(request.project_id)
+
+    def _tagged(self, request: Request, maximum: int | None) -> Answer | list[Desktop] | None:
+        """The desktops the `tag` parameter selects (None: no `tag` given)."""
+        given = [value for key, value in request.query if key == "tag"]
+        if not given:
+            return None
+        text = given[0]
+        if maximum is not None and len(text) > maximum:
+            message = f"tag is at most {maximum} characters, got {len(text)}"
+            return self.error(400, "WKS.0001", message, request.request_id)
+        wanted: list[tuple[str, str | None]] = []
+        for pair in text.split(","):
+            key, sign, value = pair.partition("=")
+            if not key:
+                message = f"tag must be key1=value1,key2=value2, got {text!r}"
+                return self.error(400, "WKS.0001", message, request.request_id)
+            wanted.append((key, value if sign else None))
+        return self._fleet_of(request).tagged(wanted)
+
     def _list(self, request: Request) -> Answer:
-        page = self._page(request, LIST_MAX, LIST_MAX)
+        tagged = self._tagged(request, None)
+        if isinstance(tagged, Answer):
+            return tagged
+        page = self._page(request, LIST_MAX, LIST_MAX, tagged)
         if isinstance(page, Answer):
             return page
         desktops, total = page
         return json_answer(200, {"total_count": total, "desktops": [d.record() for d in desktops]})
 
     def _detail(self, request: Request) -> Answer:
-        """ListDesktopsDetail, filtered by desktop_id (repeatable, at most 100) when given."""
+        """ListDesktopsDetail, filtered by desktop_id (repeatable, at most 100) and by `tag` when given."""
         ids = [value for key, value in request.query if key == "desktop_id"]
         if len(ids) > DETAIL_IDS_MAX:
             message = f"desktop_id takes at most {DETAIL_IDS_MAX} ids, got {len(ids)}"
             return self.error(400, "WKS.0001", message, request.request_id)
-        selected = None
+        fleet = self._fleet_of(request)
+        selected = self._tagged(request, TAG_FILTER_MAX)
+        if isinstance(selected, Answer):
+            return selected
         if ids:
-            found = (self.fleet.get(d) for d in dict.fromkeys(i.lower() for i in ids))
-            selected = [d for d in found if d is not None]
+            found = (fleet.get(d) for d in dict.fromkeys(i.lower() for i in ids))
+            by_id = [d for d in found if d is not None]
+            selected = by_id if selected is None else [d for d in by_id if d in selected]
         page = self._page(request, DETAIL_MAX, 500, selected)
         if isinstance(page, Answer):
             return page
@@ -212,8 +274,9 @@ class Workspace:
             message = f"desktop_ids must hold 1 to {SYSPREP_MAX} ids, got {len(ids)}"
             return self.error(400, "WKS.0001", message, request.request_id)
         infos, seen = [], set()
+        fleet = self._fleet_of(request)
         for desktop_id in ids:
-            desktop = self.fleet.get(desktop_id)  # ids match case-insensitively, once each
+            desktop = fleet.get(desktop_id)  # ids match case-insensitively, once each
             record = desktop.sysprep_record() if desktop is not None else None
             if record is not None and record["desktop_id"] not in seen:  # unknown and info-less ids are left out
                 seen.add(record["desktop_id"])
@@ -222,7 +285,7 @@ class Workspace:
 
     def _show(self, request: Request) -> Answer:
         (desktop_id,) = request.params
-        desktop = self.fleet.get(desktop_id)
+        desktop = self._fleet_of(request).get(desktop_id)
         record = desktop.sysprep_record() if desktop is not None else None
         if record is None:
             return self.error(404, "WKS.0404", f"no Sysprep info for desktop {desktop_id}", request.request_id)
@@ -230,15 +293,16 @@ class Workspace:
 
     def _job(self, request: Request) -> Answer:
         (job_id,) = request.params
+        key = (request.project_id or self.emulator.project_id, job_id)
         with self.emulator._lock:
-            states = self._jobs.get(job_id)
+            states = self._jobs.get(key)
             if not states:
                 state = None
             elif len(states) > 1:
                 state = states.pop(0)
             else:
                 state = states[0]
-                done = self._on_done.pop(job_id, None)
+                done = self._on_done.pop(key, None)
                 if done is not None:  # the final state, served for the first time: the desktops are done
                     done(str(state.get("status")))
         if state is None:

@@ -60,7 +60,7 @@ class RunMemory:
         self.clock = clock
         self.kind: Kind = "event" if not sweep else ("sweep" if not summary.incomplete else "partial")
         self.run_id = new_run_id()
-        self.key = run_key(settings.state_prefix, settings.project_id, started, self.kind, self.run_id)
+        self.key = run_key(settings.state_prefix, summary.project_id, started, self.kind, self.run_id)
         self.entry = Entry(stamp(started), self.kind, self.run_id, self.key)
         self.view: list[str] = []
         self.saved = False
@@ -70,7 +70,7 @@ class RunMemory:
             self.history = None
             summary.state = f"not saved: the OBS SDK is missing ({exc.name})"
             return
-        self.history = History(store, settings.state_prefix, settings.project_id)
+        self.history = History(store, settings.state_prefix, summary.project_id)  # the target's
 
     def decide(self) -> Decision:
         """Record the run, then decide what it publishes."""
@@ -104,7 +104,9 @@ class RunMemory:
             return Decision(True, None, "the policy changed since the last complete sweep")
         findings = {f.desktop_id: f.reasons for f in self.summary.non_compliant}
         unchecked = {u.desktop_id: reason_head(u.reason) for u in self.summary.unchecked}
-        changes = without(compare(baseline, findings, unchecked, self.listed, complete=self.kind == "sweep"), covered)
+        exempt = self.summary.exempt_ids
+        changes = compare(baseline, findings, unchecked, self.listed, complete=self.kind == "sweep", exempt=exempt)
+        changes = without(changes, covered)
         why = "what changed since the last complete sweep" if changes.any else "nothing changed since the last sweep"
         if self.full_report:  # weekly, or asked for: the full report besides the changes
             why += "; and the full report (FULL_REPORT_DAY, or asked for)"
@@ -156,6 +158,7 @@ class RunMemory:
             findings={f.desktop_id: f.reasons for f in summary.non_compliant},
             unchecked={u.desktop_id: reason_head(u.reason) for u in summary.unchecked},
             compliant=summary.compliant_ids if self.kind == "event" else [],
+            exempt={e.desktop_id: e.why for e in summary.exempt},
         )
 
     def _pause_until(self, until: float) -> bool:

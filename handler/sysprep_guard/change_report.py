@@ -15,17 +15,20 @@ from .notification import (
     SCHEMA_VERSION,
     SMS_FORBIDDEN,
     SMS_MAX_CHARS,
-    SUBJECT_MAX_BYTES,
     WHOLE,
     Entry,
     Part,
     attributes,
     desktop_line,
+    ending_lines,
+    place_line,
     trimmed,
     unchecked_line,
+    where,
+    with_tail,
 )
 from .report import Finding, Summary, Unchecked
-from .text import clip, cut_utf8, plural
+from .text import clip, plural
 
 
 class ChangedFinding(Finding):
@@ -68,17 +71,17 @@ class ChangeView:
             f"{n['changed']:,} non-compliant for other reasons" if n["changed"] else "",
             f"{n['fixed']:,} fixed" if n["fixed"] else "",
             f"{n['gone']:,} gone" if n["gone"] else "",
+            f"{n['exempt']:,} exempt now" if n["exempt"] else "",
             f"{n['still_unchecked']:,} still unchecked" if n["still_unchecked"] else "",
         ]
         return ", ".join(p for p in parts if p) or "no change"
 
     def subject(self, part: Part) -> str:
         text = f"Sysprep changes: {self.headline()}" + (", incomplete" if self.summary.incomplete else "")
-        tail = f" ({self.summary.region})" + (f" part {part.number}/{part.of}" if part.of > 1 else "")
-        return cut_utf8(text, SUBJECT_MAX_BYTES - len(tail.encode())) + tail
+        return with_tail(text, self.summary, part)
 
     def sms(self) -> str:
-        text = f"Sysprep {self.summary.region} changes: {self.headline()}; {self.changes.still:,} still non-compliant"
+        text = f"Sysprep {self.summary.where} changes: {self.headline()}; {self.changes.still:,} still non-compliant"
         return clip(text.translate(SMS_FORBIDDEN), SMS_MAX_CHARS - 1) + "."
 
     def line(self, entry: Entry) -> str:
@@ -97,10 +100,7 @@ class ChangeView:
         lines = [
             self.subject(WHOLE),
             "",
-            (
-                f"Project {summary.project_id}, region {summary.region}, {summary.trigger} trigger, "
-                f"{summary.run_time.replace('T', ' ').removesuffix('Z')} UTC."
-            ),
+            place_line(summary),
             f"Policy: {summary.policy.description}.",
             f"Since the sweep of {since} UTC: {self.headline()}.",
             (
@@ -108,6 +108,7 @@ class ChangeView:
                 f"{summary.counts.non_compliant:,} in all of {plural(summary.total, 'desktop')}."
             ),
         ]
+        lines += ending_lines(summary)
         if c.newly_unchecked:
             lines.append(f"{plural(c.newly_unchecked, 'desktop')} could not be checked this time only (not listed).")
         if summary.incomplete:
@@ -118,6 +119,7 @@ class ChangeView:
             ("Non-compliant for other reasons", [e for e in chunk if isinstance(e, ChangedFinding)]),
             ("Fixed", [e for e in chunk if isinstance(e, Resolved) and e.how == "fixed"]),
             ("Gone (no longer listed)", [e for e in chunk if isinstance(e, Resolved) and e.how == "gone"]),
+            ("Exempt now (not checked)", [e for e in chunk if isinstance(e, Resolved) and e.how == "exempt"]),
             ("Still unchecked, as in the sweep before", [e for e in chunk if isinstance(e, Unchecked)]),
         )
         for title, entries in sections:
@@ -135,8 +137,7 @@ class ChangeView:
             "schema_version": SCHEMA_VERSION,
             "report": "changes",
             "trigger": summary.trigger,
-            "region": summary.region,
-            "project_id": summary.project_id,
+            **where(summary),
             "run_time": summary.run_time,
             "policy": summary.policy.model_dump(),
             "since": c.since,

@@ -25,7 +25,7 @@ class Baseline(BaseModel):
 
 class Resolved(BaseModel):
     desktop_id: str
-    how: str  # "fixed" or "gone"
+    how: str  # "fixed", "gone", or "exempt" (exempt now)
     was: list[str]  # the reasons it had
 
 
@@ -43,12 +43,12 @@ class Changes(BaseModel):
         return bool(self.new or self.changed or self.resolved or self.persisting)
 
     def counts(self) -> dict[str, int]:
-        fixed = sum(r.how == "fixed" for r in self.resolved)
         return {
             "new": len(self.new),
             "changed": len(self.changed),
-            "fixed": fixed,
-            "gone": len(self.resolved) - fixed,
+            "fixed": sum(r.how == "fixed" for r in self.resolved),
+            "gone": sum(r.how == "gone" for r in self.resolved),
+            "exempt": sum(r.how == "exempt" for r in self.resolved),
             "still_non_compliant": self.still,
             "still_unchecked": len(self.persisting),
             "newly_unchecked": self.newly_unchecked,
@@ -61,8 +61,10 @@ def compare(
     unchecked: Mapping[str, str],
     listed: Callable[[str], bool],
     complete: bool,
+    exempt: Set[str] = frozenset(),
 ) -> Changes:
-    """A sweep's findings and unchecked desktops against the baseline. `listed(id)`: did the sweep list it."""
+    """A sweep's findings and unchecked desktops against the baseline. `listed(id)`: did the sweep list it;
+    `exempt`: the desktops exempt now (an exemption is no fix)."""
     changes = Changes(since=baseline.since)
     for desktop_id in sorted(findings):
         before = baseline.findings.get(desktop_id)
@@ -75,7 +77,9 @@ def compare(
     for desktop_id in sorted(set(baseline.findings) - set(findings)):
         if desktop_id in unchecked:
             continue  # not judged this time: nothing is known of it
-        if listed(desktop_id):
+        if desktop_id in exempt:
+            changes.resolved.append(Resolved(desktop_id=desktop_id, how="exempt", was=baseline.findings[desktop_id]))
+        elif listed(desktop_id):
             changes.resolved.append(Resolved(desktop_id=desktop_id, how="fixed", was=baseline.findings[desktop_id]))
         elif complete:  # a complete sweep lists every desktop there is: this one is no more
             changes.resolved.append(Resolved(desktop_id=desktop_id, how="gone", was=baseline.findings[desktop_id]))

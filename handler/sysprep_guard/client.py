@@ -340,7 +340,8 @@ def _text(value: object) -> str | None:
 
 def _error(call: str, answer: requests.Response, raw: bytes, request_id: str | None) -> ApiError:
     """The documented error fields of the shapes (Workspace {error_code, error_msg}, gateway APIG.*, SMN
-    {code, message}, CES {http_code, message: {code, details}}), and nothing else of the body."""
+    {code, message}, CES {http_code, message: {code, details}}, IAM {error: {code, message, title}}), and nothing
+    else of the body."""
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):
@@ -348,12 +349,15 @@ def _error(call: str, answer: requests.Response, raw: bytes, request_id: str | N
     code = message = None
     if isinstance(body, dict):
         nested = body.get("message") if isinstance(body.get("message"), dict) else {}  # CES: {message: {code, details}}
+        if isinstance(body.get("error"), dict):  # IAM
+            nested = body["error"]
         code = _text(body.get("error_code")) or _text(body.get("code")) or _text(nested.get("code"))
         message = (
             _text(body.get("error_msg"))
             or _text(body.get("message"))
             or _text(body.get("error_detail"))
             or _text(nested.get("details"))
+            or _text(nested.get("message"))
         )
         request_id = request_id or _text(body.get("request_id"))
     status = answer.status_code

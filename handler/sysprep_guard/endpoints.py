@@ -9,6 +9,7 @@ from __future__ import annotations
 
 _EXCEPTIONS: dict[str, dict[str, str]] = {
     "eg": {"eu-west-101": "https://eg.eu-west-101.myhuaweicloud.eu"},  # scripts/deploy only
+    "iam": {"eu-west-101": "https://iam.eu-west-101.myhuaweicloud.eu"},
     "obs": {"eu-west-101": "https://obs.eu-west-101.myhuaweicloud.eu"},
     "smn": {
         "cn-north-2": "https://smn.cn-north-2.myhuaweicloud.cn",

@@ -41,6 +41,7 @@ class Sweep(BaseModel):
     kind: Literal["sweep"] = "sweep"
     full_report: bool = False  # asked for: {"sweep": true, "full_report": true}
     weekday: str | None = None  # a timer's, in the timer's own time zone: the day FULL_REPORT_DAY is about
+    target: str | None = None  # one configured target's key (region/project_id) or name; None: all of them
 
 
 class Check(BaseModel):
@@ -55,12 +56,12 @@ class Skip(BaseModel):
     reason: str
 
 
-Target = Sweep | Check | Skip
+Work = Sweep | Check | Skip
 
 
 class Invocation(BaseModel):
     trigger: Literal["timer", "cts", "eventgrid", "manual"]
-    target: Target
+    work: Work
 
 
 def _desktop_id(value: str, where: str) -> str:
@@ -97,7 +98,7 @@ class TimerEvent(BaseModel):
             )
         return data
 
-    def target(self) -> Target:
+    def work(self) -> Work:
         return Sweep(weekday=_weekday(self.time))
 
 
@@ -152,7 +153,7 @@ class CtsTrace(BaseModel):
                 return None
         return value
 
-    def target(self) -> Target:
+    def work(self) -> Work:
         name = self.trace_name
         if (self.service_type or "").lower() != SERVICE_TYPE.lower():
             return Skip(reason=f"trace {name!r} is from service {self.service_type!r}, not {SERVICE_TYPE}")
@@ -246,8 +247,8 @@ class CtsEvent(BaseModel):
 
     cts: CtsTrace
 
-    def target(self) -> Target:
-        return self.cts.target()
+    def work(self) -> Work:
+        return self.cts.work()
 
 
 class CloudEvent(BaseModel):
@@ -259,7 +260,7 @@ class CloudEvent(BaseModel):
     type: str = ""
     data: Any = None
 
-    def target(self) -> Target:
+    def work(self) -> Work:
         if "cloudtrace" not in self.type.lower():
             return Skip(reason=f"CloudEvent of type {self.type!r} does not carry a CTS trace")
         data = self.data
@@ -273,7 +274,7 @@ class CloudEvent(BaseModel):
             raise EventError(
                 f"malformed eventgrid event {self.id!r}: data is not a CTS trace ({_first(exc, tagged=False)})"
             ) from None
-        return trace.target()
+        return trace.work()
 
 
 class ManualEvent(BaseModel):
@@ -282,23 +283,52 @@ class ManualEvent(BaseModel):
     desktop_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_MANUAL_IDS)
     sweep: Literal[True] | None = None
     full_report: bool = False  # with "sweep": publish the full report even with NOTIFY=changes
+    target: str | None = Field(default=None, min_length=1, max_length=200)  # with "sweep": one of TARGETS
 
     @model_validator(mode="after")
     def _one(self) -> ManualEvent:
         if (self.desktop_ids is None) == (self.sweep is None):
             raise ValueError('give either "desktop_ids" or "sweep": true')
+        if self.target is not None and not self.sweep:
+            raise ValueError('"target" goes with "sweep": true (desktop ids are looked up in PROJECT_ID)')
         return self
 
-    def target(self) -> Target:
+    def work(self) -> Work:
         if self.sweep:
-            return Sweep(full_report=self.full_report)
+            return Sweep(full_report=self.full_report, target=self.target)
         ids = [_desktop_id(v, "manual event desktop_ids") for v in self.desktop_ids or ()]
         return Check(desktop_ids=_unique(ids))
+
+
+class TargetSweep(BaseModel):
+    """What a fanned-out sweep sends each target's invocation (dispatch.py): which target, and the sweep's own
+    trigger and weekday. The target must be one of TARGETS (the orchestrator checks): an event from elsewhere can
+    choose among the configured places, never add one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str = Field(min_length=1, max_length=200)
+    trigger: Literal["timer", "manual"]
+    weekday: str | None = Field(default=None, max_length=9)
+    full_report: bool = False
+    dispatched_by: str | None = Field(default=None, max_length=100)  # the dispatching invocation's request id
+
+
+class TargetSweepEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target_sweep: TargetSweep
+
+    def work(self) -> Work:
+        sweep = self.target_sweep
+        return Sweep(full_report=sweep.full_report, weekday=sweep.weekday, target=sweep.target)
 
 
 def _kind(raw: object) -> str | None:
     if not isinstance(raw, dict):
         return None
+    if "target_sweep" in raw:
+        return "target"
     if raw.get("trigger_type") == "TIMER":
         return "timer"
     if "cts" in raw:
@@ -314,14 +344,16 @@ Event = Annotated[
     Annotated[TimerEvent, Tag("timer")]
     | Annotated[CtsEvent, Tag("cts")]
     | Annotated[CloudEvent, Tag("eventgrid")]
-    | Annotated[ManualEvent, Tag("manual")],
+    | Annotated[ManualEvent, Tag("manual")]
+    | Annotated[TargetSweepEvent, Tag("target")],
     Discriminator(_kind),
 ]
 _EVENT = TypeAdapter(Event)
 
 EXPECTED = (
     'expected a TIMER trigger event, a CTS trace {"cts": {...}}, an EventGrid CloudEvent '
-    '{"specversion": "1.0", "type": ..., "data": {...}}, or a manual test {"desktop_ids": [...]} or {"sweep": true}'
+    '{"specversion": "1.0", "type": ..., "data": {...}}, a manual test {"desktop_ids": [...]} or {"sweep": true}, '
+    'or a target sweep {"target_sweep": {...}}'
 )
 
 
@@ -335,7 +367,9 @@ def parse_event(raw: object) -> Invocation:
         event = _EVENT.validate_python(raw)
     except ValidationError as exc:
         raise EventError(f"malformed {kind} event: {_first(exc)}") from None
-    return Invocation(trigger=kind, target=event.target())
+    if isinstance(event, TargetSweepEvent):  # the sweep it is part of was started by this trigger
+        return Invocation(trigger=event.target_sweep.trigger, work=event.work())
+    return Invocation(trigger=kind, work=event.work())
 
 
 def _first(exc: ValidationError, tagged: bool = True) -> str:

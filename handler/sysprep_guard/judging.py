@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from datetime import date
 from typing import TYPE_CHECKING
 
 from .errors import ApiError
+from .exemptions import exemption
 from .logs import log, redact
 from .models import Desktop, SysprepInfo
 from .policy import REASONS, judge
@@ -77,6 +79,23 @@ def judge_batch(run: Run, batch: list[Desktop], infos: list[SysprepInfo]) -> Non
             )
         else:
             summary.add_compliant(desktop.desktop_id)
+
+
+def set_aside_exempt(run: Run, desktops: Iterator[Desktop]) -> Iterator[Desktop]:
+    """The desktops to check: those exempt (EXEMPT_TAG, EXEMPT_DESKTOP_IDS) are counted and listed apart."""
+    rules = run.exemptions
+    if not rules.any:
+        yield from desktops
+        return
+    today = date.fromisoformat(run.summary.run_time[:10])
+    for desktop in desktops:
+        exempt, ended = exemption(desktop.desktop_id, desktop.tags, rules, today, _field(desktop.computer_name))
+        if exempt is not None:
+            run.summary.add_exempt(exempt.model_copy(update={"why": _field(exempt.why)}))
+            continue
+        if ended is not None:
+            log.info("an exemption no longer holds; the desktop is checked", desktop_id=desktop.desktop_id, why=ended)
+        yield desktop
 
 
 def _field(value: str | None) -> str | None:

@@ -44,9 +44,10 @@ def points(summary: Summary, collect_time_ms: int) -> list[dict[str, object]]:
     ]
 
 
-def send(client: SignedClient, endpoint: str, summary: Summary, keep: float) -> str:
-    """Put the run's counts in Cloud Eye; what happened, for the summary."""
-    path = f"/V1.0/{quote(summary.project_id, safe='')}/metric-data"
+def send(client: SignedClient, endpoint: str, project_id: str, summary: Summary, keep: float) -> str:
+    """Put the run's counts in Cloud Eye, in the function's project (`project_id`), dimensioned by the project
+    the desktops are in; what happened, for the summary."""
+    path = f"/V1.0/{quote(project_id, safe='')}/metric-data"
     try:
         client.call(CALL, "POST", endpoint, path, body=points(summary, int(time.time() * 1000)), keep=keep)
     except ApiError as exc:

@@ -85,6 +85,7 @@ class Desktop(_Answer):
     user_name: str | None = None
     status: str | None = None
     task_status: str | None = None
+    tags: dict[str, str] = {}  # Tag {key, value} (value defaults to ""), as key -> value
 
     @property
     def busy(self) -> bool:
@@ -92,7 +93,19 @@ class Desktop(_Answer):
         return (self.task_status or "").strip().lower() not in _IDLE_TASKS
 
 
-_DESKTOP_FIELDS = tuple(Desktop.model_fields)
+_DESKTOP_FIELDS = tuple(f for f in Desktop.model_fields if f != "tags")
+MAX_TAGS = 50  # a desktop carries a few tags; an answer with thousands is not believed past these
+
+
+def _tags(value: object) -> dict[str, str]:
+    """Tag objects {key, value} with a string key; anything else in the list is left out."""
+    if not isinstance(value, list):
+        return {}
+    tags = {}
+    for tag in value[:MAX_TAGS]:
+        if isinstance(tag, dict) and isinstance(tag.get("key"), str):
+            tags[tag["key"][:128]] = tag["value"][:255] if isinstance(tag.get("value"), str) else ""
+    return tags
 
 
 class DesktopPage(_Answer):
@@ -115,7 +128,10 @@ class DesktopPage(_Answer):
             rows, rejected = [], 0
             for row in data["desktops"]:
                 if isinstance(row, dict) and is_desktop_id(row.get("desktop_id")):
-                    rows.append({k: row[k] for k in _DESKTOP_FIELDS if isinstance(row.get(k), str)})
+                    fields = {k: row[k] for k in _DESKTOP_FIELDS if isinstance(row.get(k), str)}
+                    if row.get("tags"):
+                        fields["tags"] = _tags(row["tags"])
+                    rows.append(fields)
                 else:
                     rejected += 1
             return {"total_count": data.get("total_count"), "desktops": rows, "rejected": rejected}

@@ -13,17 +13,18 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from .exemptions import Exempt
 from .report import MAX_LISTED, Finding, Summary, Unchecked
 from .text import clip, cut_utf8, plural
 
-SCHEMA_VERSION = "1.1"  # 1.1: `report`, and the change alert (change_report.py)
+SCHEMA_VERSION = "1.2"  # 1.1: `report`, and the change alert (change_report.py); 1.2: target, account, exempt
 SUBJECT_MAX_BYTES = 512
 MESSAGE_MAX_BYTES = 256 * 1024  # of the whole message_structure
 JSON_PROTOCOLS = ("http", "https", "functionstage", "functiongraph")
 SMS_MAX_CHARS = 490
 _TITLES = 1024  # room in a part for its section titles, which entries' own costs leave out
 SMS_FORBIDDEN = str.maketrans({"[": "(", "]": ")", "【": "(", "】": ")"})  # SMN refuses these in an SMS
-Entry = BaseModel  # what a report lists: a Finding, an Unchecked desktop, a change
+Entry = BaseModel  # what a report lists: a Finding, an Unchecked or Exempt desktop, a change
 
 
 class Part(BaseModel):
@@ -54,16 +55,19 @@ def subject(summary: Summary, part: Part = WHOLE) -> str:
         text += f", {summary.counts.unchecked:,} unchecked"
     if summary.incomplete:
         text += ", incomplete"
-    tail = f" ({summary.region})" + (f" part {part.number}/{part.of}" if part.of > 1 else "")
+    return with_tail(text, summary, part)
+
+
+def with_tail(text: str, summary: Summary, part: Part) -> str:
+    """A subject: `text`, then where (account, region, project) and which part, cut to SMN's 512 bytes."""
+    tail = f" ({summary.where})" + (f" part {part.number}/{part.of}" if part.of > 1 else "")
     room = SUBJECT_MAX_BYTES - len(tail.encode())
     # The tail says where and which part: it survives, whatever the head has to lose.
     return cut_utf8(text, room) + tail if room > 0 else cut_utf8(text + tail, SUBJECT_MAX_BYTES)
 
 
 def sms(summary: Summary) -> str:
-    text = (
-        f"Sysprep {summary.region}: {summary.counts.non_compliant:,}/{plural(summary.total, 'desktop')} non-compliant"
-    )
+    text = f"Sysprep {summary.where}: {summary.counts.non_compliant:,}/{plural(summary.total, 'desktop')} non-compliant"
     if summary.counts.unchecked:
         text += f", {summary.counts.unchecked:,} unchecked"
     if summary.incomplete:
@@ -81,27 +85,53 @@ def unchecked_line(unchecked: Unchecked) -> str:
     return f"- {unchecked.desktop_id}: {unchecked.reason}"
 
 
+def exempt_line(exempt: Exempt) -> str:
+    name = f" ({exempt.computer_name})" if exempt.computer_name else ""
+    until = f", until {exempt.until}" if exempt.until and exempt.until not in exempt.why else ""
+    return f"- {exempt.desktop_id}{name}: {exempt.why}{until}"
+
+
+def place_line(summary: Summary) -> str:
+    """Where and when, first in every readable report."""
+    account = f"account {summary.account}, " if summary.account else ""
+    where = f"{account}project {summary.project_id}, region {summary.region}"
+    where = f"Target {summary.target}: {where}" if summary.target else where[0].upper() + where[1:]
+    when = summary.run_time.replace("T", " ").removesuffix("Z")
+    return f"{where}, {summary.trigger} trigger, {when} UTC."
+
+
+def ending_lines(summary: Summary) -> list[str]:
+    """The exemptions that end within a week: after that, those desktops are judged again."""
+    soon = summary.ending_soon()
+    if not soon:
+        return []
+    listed = ", ".join(f"{e.desktop_id} ({e.until})" for e in soon[:20])
+    more = f" and {len(soon) - 20:,} more" if len(soon) > 20 else ""
+    return [f"{plural(len(soon), 'exemption ends', 'exemptions end')} within 7 days: {listed}{more}."]
+
+
 def text_report(
     summary: Summary,
     findings: list[Finding],
     unchecked: list[Unchecked],
     part: Part = WHOLE,
     counts: dict[str, int] | None = None,
+    exempt: Sequence[Exempt] = (),
 ) -> str:
     """The readable report, for an inbox (and SMN's default)."""
     lines = [
         subject(summary),
         "",
-        (
-            f"Project {summary.project_id}, region {summary.region}, {summary.trigger} trigger, "
-            f"{summary.run_time.replace('T', ' ').removesuffix('Z')} UTC."
-        ),
+        place_line(summary),
         f"Policy: {summary.policy.description}.",
         (
             f"Checked {plural(summary.checked, 'desktop')}: {summary.compliant:,} compliant, "
             f"{summary.counts.non_compliant:,} non-compliant. {summary.counts.unchecked:,} could not be checked."
         ),
     ]
+    if summary.counts.exempt:
+        lines.append(f"{plural(summary.counts.exempt, 'desktop is', 'desktops are')} exempt, not checked.")
+    lines += ending_lines(summary)
     if summary.incomplete:
         line = "The run is INCOMPLETE: not every desktop was reached."
         if summary.unlisted is None:
@@ -120,6 +150,9 @@ def text_report(
     if unchecked:
         lines += ["", f"Desktops that could not be checked{_range(part, unchecked, summary.unchecked)}:"]
         lines += [unchecked_line(u) for u in unchecked]
+    if exempt:
+        lines += ["", f"Exempt desktops{_range(part, list(exempt), summary.exempt)}:"]
+        lines += [exempt_line(e) for e in exempt]
     not_listed = summary.counts.unchecked - len(summary.unchecked)
     if not_listed and part.number == part.of:
         lines.append(
@@ -137,20 +170,30 @@ def _range(part: Part, shown: list[Any], every: list[Any]) -> str:
     return f" ({len(every):,})" if part.of == 1 else f" ({len(shown):,} of {len(every):,} in this part)"
 
 
+def where(summary: Summary) -> dict[str, Any]:
+    """The JSON document's fields that say where the desktops are."""
+    return {
+        "target": summary.target,
+        "account": summary.account,
+        "region": summary.region,
+        "project_id": summary.project_id,
+    }
+
+
 def document(
     summary: Summary,
     findings: list[Finding],
     unchecked: list[Unchecked],
     part: Part = WHOLE,
     counts: dict[str, int] | None = None,
+    exempt: Sequence[Exempt] = (),
 ) -> dict[str, Any]:
     """The JSON document for programs; its schema is docs/notification.schema.json."""
     return {
         "schema_version": SCHEMA_VERSION,
         "report": "full",
         "trigger": summary.trigger,
-        "region": summary.region,
-        "project_id": summary.project_id,
+        **where(summary),
         "run_time": summary.run_time,
         "policy": summary.policy.model_dump(),
         "counts": {
@@ -161,6 +204,7 @@ def document(
             "unchecked": summary.counts.unchecked,
             "unchecked_listed": len(summary.unchecked),
             "unlisted": summary.unlisted,
+            "exempt": summary.counts.exempt,
             "by_reason": summary.by_reason() if counts is None else counts,
         },
         "incomplete": summary.incomplete,
@@ -168,6 +212,7 @@ def document(
         "part": part.model_dump(),
         "findings": [f.model_dump() for f in findings],
         "unchecked": [u.model_dump() for u in unchecked],
+        "exempt": [e.model_dump() for e in exempt],
         "fingerprint": summary.fingerprint,
     }
 
@@ -195,12 +240,18 @@ def attributes(
         {"name": "severity", "type": "STRING", "value": severity},
         {"name": "trigger", "type": "STRING", "value": summary.trigger},
         {"name": "region", "type": "STRING", "value": summary.region.replace("-", "_")[:32]},
+        {"name": "target", "type": "STRING", "value": attribute_value(summary.target or summary.project_id)},
         {"name": "fingerprint", "type": "STRING", "value": summary.fingerprint or "none"},
         {"name": "part", "type": "STRING", "value": f"{part.number}_of_{part.of}"},
     ]
     if reasons:
         result.append({"name": "reasons", "type": "STRING_ARRAY", "value": reasons[:10]})
     return result
+
+
+def attribute_value(text: str) -> str:
+    """SMN's attribute values: 1 to 32 letters, digits and underscores."""
+    return "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in text)[:32] or "none"
 
 
 class View(Protocol):
@@ -223,7 +274,7 @@ class FullView:
 
     def __init__(self, summary: Summary) -> None:
         self.summary = summary
-        self.entries: list[Entry] = [*summary.non_compliant, *summary.unchecked[:MAX_LISTED]]
+        self.entries: list[Entry] = [*summary.non_compliant, *summary.unchecked[:MAX_LISTED], *summary.exempt]
         self.counts = summary.by_reason()
 
     def subject(self, part: Part) -> str:
@@ -233,15 +284,17 @@ class FullView:
         return sms(self.summary)
 
     def text(self, chunk: Sequence[Entry], part: Part) -> str:
-        findings, unchecked = _split(chunk)
-        return text_report(self.summary, findings, unchecked, part, self.counts)
+        findings, unchecked, exempt = _split(chunk)
+        return text_report(self.summary, findings, unchecked, part, self.counts, exempt)
 
     def document(self, chunk: Sequence[Entry], part: Part) -> dict[str, Any]:
-        findings, unchecked = _split(chunk)
-        return document(self.summary, findings, unchecked, part, self.counts)
+        findings, unchecked, exempt = _split(chunk)
+        return document(self.summary, findings, unchecked, part, self.counts, exempt)
 
     def line(self, entry: Entry) -> str:
-        return desktop_line(entry) if isinstance(entry, Finding) else unchecked_line(entry)  # type: ignore[arg-type]
+        if isinstance(entry, Finding):
+            return desktop_line(entry)
+        return exempt_line(entry) if isinstance(entry, Exempt) else unchecked_line(entry)  # type: ignore[arg-type]
 
     def attributes(self, part: Part) -> list[dict[str, Any]]:
         return attributes(self.summary, part)
@@ -250,8 +303,12 @@ class FullView:
         return FullView(trimmed(self.summary))
 
 
-def _split(chunk: Sequence[Entry]) -> tuple[list[Finding], list[Unchecked]]:
-    return [e for e in chunk if isinstance(e, Finding)], [e for e in chunk if isinstance(e, Unchecked)]
+def _split(chunk: Sequence[Entry]) -> tuple[list[Finding], list[Unchecked], list[Exempt]]:
+    return (
+        [e for e in chunk if isinstance(e, Finding)],
+        [e for e in chunk if isinstance(e, Unchecked)],
+        [e for e in chunk if isinstance(e, Exempt)],
+    )
 
 
 class _Renderer:
@@ -344,6 +401,8 @@ def _cut(entry: Entry) -> Entry:
         )
     if isinstance(entry, Unchecked):
         return entry.model_copy(update={"reason": clip(entry.reason, 60) + " (cut to fit)"})
+    if isinstance(entry, Exempt):
+        return entry.model_copy(update={"why": clip(entry.why, 60) + " (cut to fit)", "computer_name": None})
     return entry
 
 

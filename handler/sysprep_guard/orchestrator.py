@@ -18,12 +18,14 @@ from .change_report import ChangeView
 from .change_report import fingerprint as change_fingerprint
 from .errors import ApiError, DeliveryError
 from .events import Invocation, Skip, Sweep
+from .exemptions import Rules
 from .logs import log
 from .notification import Notification, render, render_view
 from .permissions import needed_by
 from .report import DEADLINE, PolicyView, Summary, fingerprint
 from .settings import Settings
 from .smn import Smn
+from .targets import Target
 from .timing import Clock, Deadline
 from .workspace import Workspace
 
@@ -38,56 +40,115 @@ A = TypeVar("A")
 
 if TYPE_CHECKING:
     from .change_alerts import RunMemory
+    from .client import SignedClient
+    from .estate import EstateSummary
 
 
 @dataclass
 class Services:
+    """Built once per instance: the settings and the adapters, with the function's own keys."""
+
     settings: Settings
-    workspace: Workspace
+    workspace: Workspace  # PROJECT_ID's
     smn: Smn
     clock: Clock = field(default_factory=Clock)
+    places: dict[str, Workspace] = field(default_factory=dict)  # other targets' Workspace adapters, by key
+
+    @property
+    def client(self) -> SignedClient:
+        """The client signing with the function's own keys (SMN, OBS, Cloud Eye, IAM, FunctionGraph)."""
+        return self.smn.client
 
 
-def execute(invocation: Invocation, services: Services, deadline: Deadline) -> Summary:
-    from . import jobs, judging, listing  # the seams of the work; they use Run
+@dataclass(frozen=True)
+class Origin:
+    """What the invocation's context says of it: its request id, and this function's URN (for a fan-out)."""
 
+    request_id: str | None = None
+    function_urn: str | None = None
+
+
+def execute(
+    invocation: Invocation, services: Services, deadline: Deadline, origin: Origin = Origin()
+) -> Summary | EstateSummary:
+    """The sweep or check the event asks for: of one place, or of each of TARGETS (fanned out, or in turn)."""
+    work, settings = invocation.work, services.settings
+    if isinstance(work, Skip):
+        log.info("event skipped", trigger=invocation.trigger, reason=work.reason)
+        summary = new_summary(invocation, services, settings.home)
+        summary.skipped = work.reason
+        return summary
+    if isinstance(work, Sweep):
+        from . import estate
+
+        targets = estate.targets(services, deadline)
+        if work.target is not None:  # one target's share of a fanned-out sweep, or asked for by hand
+            return run_place(invocation, services, deadline, estate.configured(targets, work.target, settings.home))
+        if len(targets) > 1 and settings.fan_out:
+            from . import dispatch
+
+            return dispatch.fan_out(invocation, services, deadline, targets, origin)
+        if len(targets) > 1:
+            return estate.one_after_another(invocation, services, deadline, targets)
+        if targets:
+            return run_place(invocation, services, deadline, targets[0])
+    return run_place(invocation, services, deadline, settings.home)
+
+
+def new_summary(invocation: Invocation, services: Services, target: Target) -> Summary:
     settings = services.settings
-    started = services.clock.wall()
-    summary = Summary(
+    return Summary(
         trigger=invocation.trigger,
-        region=settings.region,
-        project_id=settings.project_id,
-        run_time=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        region=target.region,
+        project_id=target.project_id,
+        account=target.account,
+        target=target.name,
+        run_time=services.clock.wall().strftime("%Y-%m-%dT%H:%M:%SZ"),
         policy=PolicyView.of(settings.policy),
         dry_run=settings.dry_run,
     )
-    target = invocation.target
-    if isinstance(target, Skip):
-        log.info("event skipped", trigger=invocation.trigger, reason=target.reason)
-        summary.skipped = target.reason
-        return summary
 
-    sweep = isinstance(target, Sweep)
+
+def run_place(invocation: Invocation, services: Services, deadline: Deadline, target: Target) -> Summary:
+    """One project's sweep, or an event's desktops in it: judged, reported, recorded."""
+    from . import estate, jobs, judging, listing  # the seams of the work; they use Run
+
+    settings, work = services.settings, invocation.work
+    started = services.clock.wall()
+    summary = new_summary(invocation, services, target)
+    sweep = isinstance(work, Sweep)
     if not sweep and settings.state_bucket:
         summary.keep_compliant_ids()
     with ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="sysprep") as pool:
         run = Run(services, deadline, summary, pool)
-        desktops = listing.sweep(run) if sweep else jobs.event_desktops(run, target)
-        judging.judge_all(run, desktops)
+        try:
+            run.workspace = estate.workspace_for(services, target, deadline)
+        except ApiError as exc:  # the member account's agency refused, say: this target's report says so
+            summary.unlisted = None  # nothing was listed: how many there are is unknown
+            run.fail(
+                f"could not reach {summary.where}: {exc}. Check that account {target.account}'s agency "
+                f"{target.agency} trusts this account and grants docs/iam-member-account.json in project "
+                f"{target.project_id}, and that the function's agency grants iam:agencies:assume on it",
+                "agency",
+            )
+        else:
+            run.exemptions = estate.exemption_rules(services, deadline, run)
+            desktops = listing.sweep(run) if sweep else jobs.event_desktops(run, work)  # type: ignore[arg-type]
+            judging.judge_all(run, judging.set_aside_exempt(run, desktops))
     summary.finish()
     memory = None
     if settings.state_bucket:
         from .change_alerts import RunMemory  # and, through it, the OBS SDK: only with a history
 
-        full_day = sweep and target.weekday is not None and target.weekday == settings.full_report_day
+        full_day = sweep and work.weekday is not None and work.weekday == settings.full_report_day  # type: ignore[union-attr]
         memory = RunMemory(
             settings,
-            services.workspace.client.credentials,  # type: ignore[arg-type]
+            services.client.credentials,  # type: ignore[arg-type]
             summary,
             started=started,
             sweep=sweep,
             listed=run.listed,
-            full_report=sweep and (target.full_report or full_day),
+            full_report=sweep and (work.full_report or full_day),  # type: ignore[union-attr]
             seconds=min(STATE_CALL_SECONDS, max(1.0, deadline.left(RETURN_MARGIN_SECONDS) / 4)),
             clock=services.clock,
         )
@@ -95,9 +156,11 @@ def execute(invocation: Invocation, services: Services, deadline: Deadline) -> S
     log.info(
         "run finished",
         trigger=summary.trigger,
+        target=summary.where,
         checked=summary.checked,
         non_compliant=summary.counts.non_compliant,
         unchecked=summary.counts.unchecked,
+        exempt=summary.counts.exempt,
         incomplete=summary.incomplete,
         published=len(summary.published),
     )
@@ -112,7 +175,8 @@ class Run:
         self.settings = services.settings
         self.clock = services.clock
         self.pool = pool
-        self.workspace = services.workspace
+        self.workspace = services.workspace  # the place's: estate.workspace_for sets it
+        self.exemptions = Rules()
         self.deadline = deadline
         self.summary = summary
         self.stopped: ApiError | None = None  # refused, or out of time: no further call can succeed
@@ -197,7 +261,7 @@ def _report(services: Services, summary: Summary, memory: RunMemory | None) -> N
             memory.finish(delivered, decision.mode if decision else "full")
         if settings.metrics:
             summary.metrics = metrics.send(
-                services.workspace.client, settings.endpoint("ces"), summary, keep=RETURN_MARGIN_SECONDS
+                services.client, settings.endpoint("ces"), settings.project_id, summary, keep=RETURN_MARGIN_SECONDS
             )
 
 

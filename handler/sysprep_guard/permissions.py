@@ -18,6 +18,11 @@ ACTIONS = {
     "obs PutObject": "obs:object:PutObject",
     "obs GetObject": "obs:object:GetObject",
     "obs ListObjects": "obs:bucket:ListBucket",
+    # With TARGETS: assuming a member account's agency (IAM's agency policy definition, CreateAgencyCustomPolicy:
+    # its only action), and invoking this function for each target (FunctionGraph's action for asynchronous
+    # invocation; see docs/iam-policy-fanout.json).
+    "iam CreateTemporaryAccessKeyByAgency": "iam:agencies:assume",
+    "functiongraph AsyncInvokeFunction": "functiongraph:function:invokeAsync",
 }
 
 

@@ -9,10 +9,12 @@ synchronous answer at 6 MB), with the totals in `counts`.
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, PrivateAttr
 
+from .exemptions import Exempt, ending_soon
 from .policy import Policy, format_version
 from .text import clip
 
@@ -60,6 +62,7 @@ class Counts(BaseModel):
     non_compliant: int = 0
     unchecked: int = 0
     unchecked_by_reason: dict[str, int] = {}  # by the head of the reason: its code or kind
+    exempt: int = 0
 
 
 def reason_head(reason: str) -> str:
@@ -68,8 +71,10 @@ def reason_head(reason: str) -> str:
 
 class Summary(BaseModel):
     trigger: str
-    region: str
+    region: str  # where the desktops are: the target's
     project_id: str
+    account: str | None = None  # the member account the target is in; None: the function's own
+    target: str | None = None  # the target's name (TARGETS), or None
     run_time: str  # when the invocation started, UTC, ISO 8601
     policy: PolicyView
     dry_run: bool
@@ -78,6 +83,7 @@ class Summary(BaseModel):
     compliant: int = 0
     non_compliant: list[Finding] = []  # every finding, by id once finished
     unchecked: list[Unchecked] = []  # the MAX_LISTED smallest ids once finished; counts.unchecked has them all
+    exempt: list[Exempt] = []  # EXEMPT_TAG, EXEMPT_DESKTOP_IDS: the MAX_LISTED smallest ids; counts.exempt has them all
     counts: Counts = Counts()
     errors: list[str] = []  # work that failed as a whole (a listing, a job), beside per-desktop reasons
     error_kinds: list[str] = []  # what kinds of work failed: listing, job, refused, ...
@@ -93,6 +99,7 @@ class Summary(BaseModel):
     _compliant_ids: list[str] | None = PrivateAttr(default=None)
     # Of every unchecked desktop, not only those kept: an order-free sum of their lines' digests.
     _unchecked_digest: int = PrivateAttr(default=0)
+    _exempt_ids: set[str] = PrivateAttr(default_factory=set)  # all of them (few): an exemption is no fix
 
     def add_unchecked(self, desktop_id: str, reason: str) -> None:
         reason = clip(reason, MAX_REASON_CHARS)  # from an ApiError (scrubbed already) or one of ours
@@ -108,6 +115,30 @@ class Summary(BaseModel):
         self.unchecked.append(Unchecked(desktop_id=desktop_id, reason=reason))
         if len(self.unchecked) >= 2 * MAX_LISTED:  # amortised: memory stays flat however many there are
             self._keep_smallest()
+
+    def add_exempt(self, exempt: Exempt) -> None:
+        self.counts.exempt += 1
+        self._exempt_ids.add(exempt.desktop_id)
+        self.exempt.append(exempt)
+        if len(self.exempt) >= 2 * MAX_LISTED:
+            self._keep_smallest()
+
+    @property
+    def exempt_ids(self) -> frozenset[str]:
+        return frozenset(self._exempt_ids)
+
+    def ending_soon(self) -> list[Exempt]:
+        """The exemptions (of those listed) that end within a week of this run: people should know."""
+        today = date.fromisoformat(self.run_time[:10])
+        return [e for e in self.exempt if ending_soon(e, today)]
+
+    @property
+    def where(self) -> str:
+        """Which desktops, for people: the target's name, account, region and project."""
+        place = f"{self.region}, project {self.project_id}"
+        if self.account:
+            place = f"account {self.account}, {place}"
+        return f"{self.target}: {place}" if self.target else place
 
     def add_compliant(self, desktop_id: str) -> None:
         self.compliant += 1
@@ -142,6 +173,8 @@ class Summary(BaseModel):
     def _keep_smallest(self) -> None:
         self.unchecked.sort(key=lambda u: u.desktop_id)
         del self.unchecked[MAX_LISTED:]
+        self.exempt.sort(key=lambda e: e.desktop_id)
+        del self.exempt[MAX_LISTED:]
 
     def returned(self) -> dict[str, Any]:
         """What the handler returns: at most MAX_LISTED entries of each list, the totals in counts."""
@@ -155,8 +188,8 @@ class Summary(BaseModel):
 
     @property
     def total(self) -> int:
-        """Desktops this invocation set out to check and could name."""
-        return self.checked + self.counts.unchecked
+        """Desktops this invocation found: checked, unchecked, and exempt."""
+        return self.checked + self.counts.unchecked + self.counts.exempt
 
     def by_reason(self) -> dict[str, int]:
         """Counts per reason, unchecked ones by the head of their reason, most frequent first, at most

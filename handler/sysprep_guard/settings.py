@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -18,7 +19,9 @@ from pydantic import (
 
 from .endpoints import default_endpoint
 from .errors import ConfigError
+from .exemptions import parse_ids, parse_tag
 from .policy import Policy, Version, parse_version
+from .targets import Target, parse_targets
 from .text import clip
 
 # Every key the code reads; template.yml declares the same set (a test checks both ways).
@@ -39,8 +42,14 @@ KEYS = (
     "NOTIFY",
     "FULL_REPORT_DAY",
     "METRICS",
+    "TARGETS",
+    "FAN_OUT",
+    "EXEMPT_TAG",
+    "EXEMPT_DESKTOP_IDS",
 )
-SERVICES = ("workspace", "smn", "obs", "ces")  # the services the function may call, by their endpoint names
+# The services the function may call, by their endpoint names (iam: agencies in member accounts; functiongraph: the
+# asynchronous invocations of a fan-out).
+SERVICES = ("workspace", "smn", "obs", "ces", "iam", "functiongraph")
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")  # datetime.weekday() order
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -70,6 +79,40 @@ def _version(value: object) -> object:
 
 
 Flag = Annotated[bool, BeforeValidator(_flag)]
+_OBS_URL = re.compile(r"obs://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>[^\s]{1,1024})")
+
+
+class ObsObject(BaseModel):
+    """`obs://bucket/key`: a value too long for user data, kept in an OBS object (read with the function's keys)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str
+    key: str
+
+    @classmethod
+    def parse(cls, text: str) -> ObsObject | None:
+        match = _OBS_URL.fullmatch(text.strip())
+        return cls(bucket=match["bucket"], key=match["key"]) if match else None
+
+    def __str__(self) -> str:
+        return f"obs://{self.bucket}/{self.key}"
+
+
+def _targets(value: object) -> object:
+    if isinstance(value, str):
+        return ObsObject.parse(value) or parse_targets(value)
+    return value
+
+
+def _exempt_tag(value: object) -> object:
+    return parse_tag(value) if isinstance(value, str) else value
+
+
+def _exempt_ids(value: object) -> object:
+    if isinstance(value, str):
+        return ObsObject.parse(value) or parse_ids(value)
+    return value
 
 
 def is_loopback(host: str) -> bool:
@@ -158,6 +201,11 @@ class Settings(BaseModel):
         "monday"
     )
     metrics: Flag = False
+    # The estate: the places a sweep covers, inline or in an OBS object (read when a sweep starts).
+    targets: Annotated[tuple[Target, ...] | ObsObject, BeforeValidator(_targets)] = ()
+    fan_out: Flag = True  # several targets: one asynchronous invocation of this function each
+    exempt_tag: Annotated[tuple[str, str | None] | None, BeforeValidator(_exempt_tag)] = None
+    exempt_desktop_ids: Annotated[dict[str, date | None] | ObsObject, BeforeValidator(_exempt_ids)] = {}
 
     @model_validator(mode="before")
     @classmethod
@@ -180,8 +228,14 @@ class Settings(BaseModel):
             data["notify"] = "changes"
         return data
 
-    def endpoint(self, service: str) -> str:
-        return self.endpoints.get(service) or default_endpoint(service, self.region)
+    def endpoint(self, service: str, region: str | None = None) -> str:
+        """The service's endpoint in `region` (default: the function's): as configured, or the region's own."""
+        return self.endpoints.get(service) or default_endpoint(service, region or self.region)
+
+    @property
+    def home(self) -> Target:
+        """The function's own project: the only place checked without TARGETS, and where events' desktops are."""
+        return Target(region=self.region, project_id=self.project_id)
 
     @property
     def workspace_endpoint(self) -> str:

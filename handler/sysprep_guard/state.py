@@ -57,6 +57,7 @@ class Record(BaseModel):
     findings: dict[str, list[str]] = {}
     unchecked: dict[str, str] = {}  # at most the summary's listed ones: id -> reason head
     compliant: list[str] = []  # an event's desktops found compliant (a rebuild may fix one)
+    exempt: dict[str, str] = {}  # at most the summary's listed ones: id -> why
 
     def covers(self) -> set[str] | None:
         """The desktops this run judged or tried to (None: all of them, a complete sweep)."""
