@@ -19,7 +19,10 @@ What it measures, each in a fresh child process (benchmarks/_child.py) while the
   100 (every size), and ShowSysprepInfo once per desktop (the smallest fleet only, extrapolated linearly);
 - a sweep whose first CheckSysprepInfo answers are throttled (429 APIG.0308), sampling the calls in flight;
 - cold import: `import index` plus the settings, beside the official Workspace + SMN clients, in fresh
-  processes taking turns, with `python -c pass` as the floor.
+  processes taking turns, with `python -c pass` as the floor. Ours is measured as deployed: the zip that
+  scripts/package builds (for this interpreter's Python), unpacked and run with `-S`, so the standard library and
+  the zip alone, as FunctionGraph runs it; and, beside it, from handler/ in this venv (whose site-packages hold
+  more than the zip). The official clients are measured in this venv, as their users run them.
 
 Traffic goes only to the emulator on 127.0.0.1. Every loop is bounded and every child has a timeout.
 """
@@ -40,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -63,6 +67,8 @@ LIST_PAGE, SYSPREP_BATCH = 1000, 100
 RSS_LIMIT_MB = 128  # FunctionGraph's smallest memory size
 SAMPLE_EVERY = 0.001  # seconds between samples of the calls in flight (throttle scenario)
 SECTIONS = ("cold-import", "sweeps", "ratio", "throttle")  # what --only chooses from; all by default
+SPEED_GOAL = 0.35  # a 10,000-desktop sweep's wall time over the same calls made one after another, at most
+IMPORT_GOAL = 0.45  # the deployed cold import's CPU time over the official SDK clients', at most (medians)
 
 
 # Running measurements -------------------------------------------------------------------------------
@@ -294,13 +300,19 @@ t, cpu = time.perf_counter() - t, time.process_time() - cpu
 peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 sys.stdout.write(f"{{t}} {{peak / 1024}} {{cpu}}")
 """
-OURS = _TIMED.format(
-    body=f"""\
-sys.path.insert(0, "handler")
+
+
+def ours(code: str) -> str:
+    """The function's cold import with `code` (a directory holding index.py) first on sys.path."""
+    return _TIMED.format(
+        body=f"""\
+sys.path.insert(0, {code!r})
 import index
 from sysprep_guard.settings import load_settings
 load_settings({_SETTINGS!r}.get)"""
-)
+    )
+
+
 OFFICIAL = _TIMED.format(
     body="""\
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
@@ -310,6 +322,29 @@ from huaweicloudsdksmn.v2 import SmnClient, PublishMessageRequest, PublishMessag
 )
 
 
+DEPLOYED, IN_VENV, OFFICIAL_SDK = "ours, the deployed zip", "ours, handler/ in the venv", "official SDK"
+
+
+def deployed_zip(tmp: Path) -> Path:
+    """scripts/package's zip for this interpreter's Python, unpacked into `tmp`: what FunctionGraph runs (built for
+    its runtime's Python there; the same requirements and the same files)."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    out = tmp / "sysprep-guard.zip"
+    built = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "package"), "--python-version", version, "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if built.returncode != 0:
+        raise RuntimeError(f"scripts/package could not build the zip for Python {version}:\n{built.stderr[-3000:]}")
+    code = tmp / "code"
+    with zipfile.ZipFile(out) as archive:
+        archive.extractall(code)
+    return code
+
+
 @dataclass
 class ImportResult:
     runs: int
@@ -317,13 +352,25 @@ class ImportResult:
     imports: dict[str, float]  # median time of the imports inside it, seconds
     cpu: dict[str, float]  # median CPU time of the imports, seconds: steadier than wall time on a shared machine
     rss: dict[str, float]  # median peak RSS, MB
-    ratios: list[float]  # ours / official SDK, import times of the same round, sorted
+    ratios: list[float]  # ours deployed / official SDK, wall times of the imports in the same round, sorted
 
 
 def bench_imports(runs: int) -> ImportResult:
-    """Fresh processes, taking turns (floor, ours, official) so that drift hits all three alike; a first
-    round, not counted, writes the bytecode caches."""
-    programs = {"python -c pass": "pass", "ours": OURS, "official SDK": OFFICIAL}
+    """Fresh processes, taking turns (floors, ours deployed and in the venv, official) so that drift hits them all
+    alike; a first round, not counted, writes the bytecode caches (of the unpacked zip too)."""
+    with tempfile.TemporaryDirectory(prefix="sweep-bench-zip-") as tmp:
+        code = deployed_zip(Path(tmp))
+        programs = {
+            "python -c pass": ["-c", "pass"],
+            "python -S -c pass": ["-S", "-c", "pass"],
+            DEPLOYED: ["-S", "-c", ours(str(code))],  # no site-packages: the standard library and the zip
+            IN_VENV: ["-c", ours("handler")],
+            OFFICIAL_SDK: ["-c", OFFICIAL],
+        }
+        return _take_turns(runs, programs)
+
+
+def _take_turns(runs: int, programs: dict[str, list[str]]) -> ImportResult:
     process: dict[str, list[float]] = {name: [] for name in programs}
     imports: dict[str, list[float]] = {name: [] for name in programs}
     cpu: dict[str, list[float]] = {name: [] for name in programs}
@@ -332,13 +379,13 @@ def bench_imports(runs: int) -> ImportResult:
         for name, code in programs.items():
             started = time.perf_counter()
             done = subprocess.run(
-                [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+                [sys.executable, *code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
             )
             elapsed = time.perf_counter() - started
             if round_ == 0:
                 continue
             process[name].append(elapsed)
-            if code != "pass":
+            if code[-1] != "pass":
                 took, peak, used = done.stdout.split()
                 imports[name].append(float(took))
                 cpu[name].append(float(used))
@@ -349,7 +396,7 @@ def bench_imports(runs: int) -> ImportResult:
         {k: statistics.median(v) for k, v in imports.items() if v},
         {k: statistics.median(v) for k, v in cpu.items() if v},
         {k: statistics.median(v) for k, v in rss.items() if v},
-        sorted(o / f for o, f in zip(imports["ours"], imports["official SDK"], strict=True)),
+        sorted(o / f for o, f in zip(imports[DEPLOYED], imports[OFFICIAL_SDK], strict=True)),
     )
 
 
@@ -632,8 +679,8 @@ def calls_verdict(results: Sequence[SizeResult]) -> Verdict:
 def speed_verdict(r: SizeResult | RatioResult) -> Verdict:
     ratio = r.ours.wall / r.sequential.wall
     return Verdict(
-        f"a {r.n:,}-desktop sweep takes ≤ 1/3 of the same calls made sequentially",
-        ratio <= 1 / 3,
+        f"a {r.n:,}-desktop sweep takes ≤ {SPEED_GOAL} of the time of the same calls made sequentially",
+        ratio <= SPEED_GOAL,
         f"{seconds(r.ours.wall)} / {seconds(r.sequential.wall)} = {ratio:.2f}",
     )
 
@@ -666,17 +713,19 @@ def memory_verdicts(results: Sequence[SizeResult]) -> list[Verdict]:
 
 
 def import_verdict(imports: ImportResult) -> Verdict:
-    """Judged on CPU time: the imports are single-threaded work, and on a shared 2-core machine their wall
-    time swings from round to round; wall times are shown beside it."""
-    ours, official = imports.cpu["ours"], imports.cpu["official SDK"]
-    wall_ours, wall_official = imports.imports["ours"], imports.imports["official SDK"]
+    """Judged on CPU time, of ours as deployed: the imports are single-threaded work, and on a shared 2-core machine
+    their wall time swings from round to round; wall times, and ours from handler/ in the venv, are shown beside."""
+    ours, official = imports.cpu[DEPLOYED], imports.cpu[OFFICIAL_SDK]
+    wall_ours, wall_official = imports.imports[DEPLOYED], imports.imports[OFFICIAL_SDK]
+    in_venv = imports.cpu[IN_VENV]
     return Verdict(
-        "median cold import ≤ 1/2 of the official SDK clients'",
-        ours <= official / 2,
+        f"median cold import of the deployed zip ≤ {IMPORT_GOAL} of the official SDK clients'",
+        ours <= official * IMPORT_GOAL,
         f"CPU {seconds(ours)} / {seconds(official)} = {ours / official:.2f}; wall {seconds(wall_ours)} / "
         f"{seconds(wall_official)} = {wall_ours / wall_official:.2f} (medians of {imports.runs}, imports only; wall "
-        f"round by round {imports.ratios[0]:.2f} to {imports.ratios[-1]:.2f}); whole processes "
-        f"{seconds(imports.process['ours'])} / {seconds(imports.process['official SDK'])}",
+        f"round by round {imports.ratios[0]:.2f} to {imports.ratios[-1]:.2f}); from handler/ in the venv: CPU "
+        f"{seconds(in_venv)} = {in_venv / official:.2f}; whole processes {seconds(imports.process[DEPLOYED])} / "
+        f"{seconds(imports.process[OFFICIAL_SDK])}",
     )
 
 
@@ -766,12 +815,17 @@ def render(
         sections += [
             "## Cold import",
             prose(f"""
-                Fresh processes taking turns, {imports.runs} runs each, medians. *Ours*: `import index`, then
-                load_settings. *Official SDK*: WorkspaceClient, SmnClient, the request classes of ListDesktops,
-                CheckSysprepInfo, ShowSysprepInfo and PublishMessage, and BasicCredentials. *Imports*: timed inside
-                the process; *CPU of the imports*: the process's CPU time over the same span, which the goal is judged
-                on (the imports are single-threaded, and their wall time on a shared 2-core machine swings from round
-                to round); *process wall time*: the whole process, interpreter start-up included.
+                Fresh processes taking turns, {imports.runs} runs each, medians, bytecode cached alike. *Ours*:
+                `import index`, then load_settings; *the deployed zip*: scripts/package's zip for this interpreter's
+                Python (FunctionGraph's is the template's runtime), unpacked and run with `-S`, so from the standard
+                library and the zip alone, as FunctionGraph runs it (the goal is judged on it); *handler/ in the venv*:
+                the code in this repository with this venv's site-packages, which hold more than the zip (requests'
+                character detection, huaweicloudsdkcore's declared dependencies). *Official SDK*: WorkspaceClient,
+                SmnClient, the request classes of ListDesktops, CheckSysprepInfo, ShowSysprepInfo and PublishMessage,
+                and BasicCredentials, in this venv, as their users run them. *Imports*: timed inside the process;
+                *CPU of the imports*: the process's CPU time over the same span, which the goal is judged on (the
+                imports are single-threaded, and their wall time on a shared 2-core machine swings from round to
+                round); *process wall time*: the whole process, interpreter start-up included.
             """),
             import_table(imports),
         ]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 # The function uses no pydantic plugin; without this, the first model built scans every installed
 # distribution's entry points for plugins, a cost paid on each cold start.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+# The zip leaves out requests' character detection (LEFT_OUT in scripts/package says why), which requests supports,
+# saying so in a warning at import: not a problem, so not a line in every cold start's log.
+warnings.filterwarnings("ignore", "Unable to find acceptable character detection", module="requests")
 
 from sysprep_guard.client import SignedClient, resolve_credentials
 from sysprep_guard.errors import GuardError

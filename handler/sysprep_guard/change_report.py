@@ -144,7 +144,7 @@ class ChangeView:
             "counts": {**c.counts(), "non_compliant": summary.counts.non_compliant, "desktops": summary.total},
             "incomplete": summary.incomplete,
             "errors": summary.errors,
-            "part": part.model_dump(),
+            "part": part._asdict(),
             "findings": [e.model_dump() for e in chunk if isinstance(e, Finding)],
             "resolved": [e.model_dump() for e in chunk if isinstance(e, Resolved)],
             "unchecked": [e.model_dump() for e in chunk if isinstance(e, Unchecked)],

@@ -9,9 +9,8 @@ import os
 import random
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import requests
@@ -32,11 +31,15 @@ CONNECT_TIMEOUT, READ_TIMEOUT = 3.05, 30.0  # seconds, when the deadline is furt
 CALL_TIMEOUT = 60.0  # a whole call, connect to last byte, when the deadline is further away
 
 
-@dataclass(frozen=True)
-class Credentials:
+# Value objects are NamedTuples, not dataclasses: @dataclass generates and compiles its methods at import, on every
+# cold start.
+class Credentials(NamedTuple):
     ak: str
-    sk: str = field(repr=False)
-    token: str | None = field(default=None, repr=False)
+    sk: str
+    token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Credentials(ak={self.ak!r})"  # never the secret key or the token
 
 
 def resolve_credentials(context: Any, environ: Mapping[str, str] | None = None) -> Credentials:
@@ -62,8 +65,7 @@ def resolve_credentials(context: Any, environ: Mapping[str, str] | None = None) 
     return Credentials(ak=ak, sk=sk, token=token or None)  # SignedClient.begin registers them with the logger
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """Exponential backoff with full jitter, bounded in tries and by the deadline."""
 
     attempts: int = 4
@@ -74,6 +76,7 @@ class RetryPolicy:
         return random.uniform(0, min(self.cap, self.base * 2**retry))
 
 
+DEFAULT_RETRY = RetryPolicy()
 NO_RETRY = RetryPolicy(attempts=1)
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 THROTTLED = "APIG.0308"
@@ -109,11 +112,11 @@ class Throttle:
             self._cv.notify_all()
 
 
-@dataclass
 class _Invocation:
-    credentials: Credentials | None
-    deadline: Deadline | None
-    rejected: ApiError | None = None  # a 401 for these credentials: no further call may use them
+    def __init__(self, credentials: Credentials | None, deadline: Deadline | None) -> None:
+        self.credentials = credentials
+        self.deadline = deadline
+        self.rejected: ApiError | None = None  # a 401 for these credentials: no further call may use them
 
 
 class SignedClient:
@@ -124,7 +127,7 @@ class SignedClient:
         project_id: str,
         session: requests.Session | None = None,
         clock: Clock | None = None,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = DEFAULT_RETRY,
         max_concurrency: int = 8,
     ) -> None:
         self.project_id = project_id

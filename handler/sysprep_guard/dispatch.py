@@ -139,7 +139,7 @@ class DispatchView:
             "project_id": s.project_id,
             "run_time": s.run_time,
             "targets": self.total,
-            "part": part.model_dump(),
+            "part": part._asdict(),
             "failed": [e.model_dump() for e in chunk],
         }
 

@@ -1,25 +1,16 @@
 """Trigger events: one pydantic model per trigger, unwrapped in `parse_event` and nowhere else."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: this module's models are made at every cold start, and with it pydantic
+# would evaluate each field's annotation from its text.
 
 import json
 import re
 from collections import deque
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    TypeAdapter,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import EventError
 from .logs import log
@@ -36,30 +27,28 @@ MAX_TRACE_JOBS = 50  # jobs followed from one trace; a batch order makes a few, 
 _WALK_NODES = 10_000  # bound on how much of a trace's request/response is searched for ids
 
 
-# What an event asks for, once unwrapped.
-class Sweep(BaseModel):
-    kind: Literal["sweep"] = "sweep"
+# What an event asks for, once unwrapped: made from a validated event here, never from outside input, so plain
+# values (NamedTuples) rather than models.
+class Sweep(NamedTuple):
     full_report: bool = False  # asked for: {"sweep": true, "full_report": true}
     weekday: str | None = None  # a timer's, in the timer's own time zone: the day FULL_REPORT_DAY is about
     target: str | None = None  # one configured target's key (region/project_id) or name; None: all of them
 
 
-class Check(BaseModel):
-    kind: Literal["check"] = "check"
+class Check(NamedTuple):
     desktop_ids: tuple[str, ...] = ()
     job_ids: tuple[str, ...] = ()
     jobs_not_followed: int = 0  # job ids beyond MAX_TRACE_JOBS: reported, not polled
 
 
-class Skip(BaseModel):
-    kind: Literal["skip"] = "skip"
+class Skip(NamedTuple):
     reason: str
 
 
 Work = Sweep | Check | Skip
 
 
-class Invocation(BaseModel):
+class Invocation(NamedTuple):
     trigger: Literal["timer", "cts", "eventgrid", "manual"]
     work: Work
 
@@ -117,7 +106,7 @@ class CtsTrace(BaseModel):
     `response` as strings (request and response JSON text, possibly empty); older samples show `code` as a number,
     `resource_id` as an object, and `trace_status` where CTS now has `trace_rating`: each is accepted."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)  # see EVENTS
 
     trace_name: str
     service_type: str | None = None
@@ -243,7 +232,7 @@ def _leaves(node: object) -> Iterator[tuple[str | None, str]]:
 
 
 class CtsEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     cts: CtsTrace
 
@@ -252,7 +241,7 @@ class CtsEvent(BaseModel):
 
 
 class CloudEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     specversion: str
     id: str | None = None
@@ -272,13 +261,13 @@ class CloudEvent(BaseModel):
             trace = CtsTrace.model_validate(data)
         except ValidationError as exc:
             raise EventError(
-                f"malformed eventgrid event {self.id!r}: data is not a CTS trace ({_first(exc, tagged=False)})"
+                f"malformed eventgrid event {self.id!r}: data is not a CTS trace ({_first(exc)})"
             ) from None
         return trace.work()
 
 
 class ManualEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     desktop_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_MANUAL_IDS)
     sweep: Literal[True] | None = None
@@ -286,7 +275,7 @@ class ManualEvent(BaseModel):
     target: str | None = Field(default=None, min_length=1, max_length=200)  # with "sweep": one of TARGETS
 
     @model_validator(mode="after")
-    def _one(self) -> ManualEvent:
+    def _one(self) -> "ManualEvent":
         if (self.desktop_ids is None) == (self.sweep is None):
             raise ValueError('give either "desktop_ids" or "sweep": true')
         if self.target is not None and not self.sweep:
@@ -340,15 +329,15 @@ def _kind(raw: object) -> str | None:
     return None
 
 
-Event = Annotated[
-    Annotated[TimerEvent, Tag("timer")]
-    | Annotated[CtsEvent, Tag("cts")]
-    | Annotated[CloudEvent, Tag("eventgrid")]
-    | Annotated[ManualEvent, Tag("manual")]
-    | Annotated[TargetSweepEvent, Tag("target")],
-    Discriminator(_kind),
-]
-_EVENT = TypeAdapter(Event)
+# The model of each kind of event, chosen by _kind. The nightly timer's is built at import; the others
+# (defer_build) when an event of their kind first comes, so that an instance never builds what it is not sent.
+EVENTS: dict[str, type[TimerEvent | CtsEvent | CloudEvent | ManualEvent | TargetSweepEvent]] = {
+    "timer": TimerEvent,
+    "cts": CtsEvent,
+    "eventgrid": CloudEvent,
+    "manual": ManualEvent,
+    "target": TargetSweepEvent,
+}
 
 EXPECTED = (
     'expected a TIMER trigger event, a CTS trace {"cts": {...}}, an EventGrid CloudEvent '
@@ -364,7 +353,7 @@ def parse_event(raw: object) -> Invocation:
         got = f"an object with keys {sorted(map(str, raw))[:10]}" if isinstance(raw, dict) else type(raw).__name__
         raise EventError(f"unrecognised event: {EXPECTED}; got {clip(got)}")
     try:
-        event = _EVENT.validate_python(raw)
+        event = EVENTS[kind].model_validate(raw)
     except ValidationError as exc:
         raise EventError(f"malformed {kind} event: {_first(exc)}") from None
     if isinstance(event, TargetSweepEvent):  # the sweep it is part of was started by this trigger
@@ -372,8 +361,8 @@ def parse_event(raw: object) -> Invocation:
     return Invocation(trigger=kind, work=event.work())
 
 
-def _first(exc: ValidationError, tagged: bool = True) -> str:
+def _first(exc: ValidationError) -> str:
     error = exc.errors()[0]
-    where = ".".join(str(p) for p in error["loc"][1 if tagged else 0 :])  # a union's loc starts with its tag
+    where = ".".join(str(p) for p in error["loc"])
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"{where or 'event'}: {error['msg']}{more}"

@@ -66,7 +66,7 @@ def current(run: Run, desktop_ids: list[str]) -> Iterator[Desktop]:
             elif desktop.busy:
                 run.unchecked(desktop_id, NOT_READY)
             else:
-                yield desktop.model_copy(update={"desktop_id": desktop_id})
+                yield desktop.with_id(desktop_id)
 
 
 def _from_jobs(run: Run, job_ids: tuple[str, ...]) -> tuple[list[str], list[str]]:

@@ -58,16 +58,20 @@ def judge_batch(run: Run, batch: list[Desktop], infos: list[SysprepInfo]) -> Non
     for info in infos:
         entries.setdefault(info.desktop_id.lower(), []).append(info)
     policy, summary = run.settings.policy, run.summary
+    compliant: list[str] = []
     for desktop in batch:
         given = entries.get(desktop.desktop_id.lower(), [])
-        # Entries for one desktop that disagree: the worse judgement wins, so a failing entry never passes.
-        judged = [(judge(info, policy), info) for info in given] or [(judge(None, policy), None)]
-        reasons = [r for r in REASONS if any(r in rs for rs, _ in judged)]
-        if len({(i.sysprep_version, i.support_hibernate, i.support_update_route) for i in given}) > 1:
-            log.warning("conflicting Sysprep entries; the worse is taken", desktop_id=desktop.desktop_id)
-        summary.checked += 1
-        if reasons:
+        if len(given) <= 1:  # as nearly always: one entry, or none
+            worst = given[0] if given else None
+            reasons = judge(worst, policy)  # in REASONS order
+        else:
+            # Entries for one desktop that disagree: the worse judgement wins, so a failing entry never passes.
+            judged = [(judge(info, policy), info) for info in given]
+            reasons = [r for r in REASONS if any(r in rs for rs, _ in judged)]
             worst = next((info for rs, info in judged if rs), None)
+            if len({(i.sysprep_version, i.support_hibernate, i.support_update_route) for i in given}) > 1:
+                log.warning("conflicting Sysprep entries; the worse is taken", desktop_id=desktop.desktop_id)
+        if reasons:
             summary.add_finding(
                 Finding(
                     desktop_id=desktop.desktop_id,
@@ -78,7 +82,8 @@ def judge_batch(run: Run, batch: list[Desktop], infos: list[SysprepInfo]) -> Non
                 )
             )
         else:
-            summary.add_compliant(desktop.desktop_id)
+            compliant.append(desktop.desktop_id)
+    summary.add_checked(len(batch), compliant)  # once a batch: each change to the summary (a model) has a cost
 
 
 def set_aside_exempt(run: Run, desktops: Iterator[Desktop]) -> Iterator[Desktop]:

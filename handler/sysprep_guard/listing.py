@@ -74,7 +74,7 @@ class _Listing:
             if desktop.busy:
                 self.run.unchecked(desktop_id, NOT_READY)
             else:
-                yield desktop.model_copy(update={"desktop_id": desktop_id})
+                yield desktop.with_id(desktop_id)
 
     def _pages(self) -> Iterator[tuple[int, DesktopPage]]:
         """The first page alone (it gives the count); then the pages that count announces, fetched a few ahead;

@@ -4,7 +4,8 @@ Field names are those of the huaweicloudsdkworkspace / huaweicloudsdksmn 3.1.219
 conformance test (tests/test_conformance.py) checks that each is one.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: this module's models are made at every cold start, and with it pydantic
+# would evaluate each field's annotation from its text.
 
 import re
 from typing import Any, TypeVar
@@ -92,6 +93,11 @@ class Desktop(_Answer):
         """Workspace is working on it (creating, rebuilding, rebooting, ...): its Sysprep may not be final."""
         return (self.task_status or "").strip().lower() not in _IDLE_TASKS
 
+    def with_id(self, desktop_id: str) -> "Desktop":
+        """This desktop under `desktop_id` (its id in lower case): a copy only where that differs, since Workspace
+        gives lower case and copying each desktop of a sweep adds up."""
+        return self if desktop_id == self.desktop_id else self.model_copy(update={"desktop_id": desktop_id})
+
 
 _DESKTOP_FIELDS = tuple(f for f in Desktop.model_fields if f != "tags")
 MAX_TAGS = 50  # a desktop carries a few tags; an answer with thousands is not believed past these
@@ -138,7 +144,11 @@ class DesktopPage(_Answer):
         return data
 
 
+# ShowJob's answer is read only for a creation event's jobs: its models are built when one first comes (defer_build),
+# not at every cold start.
 class JobEntities(_Answer):
+    model_config = ConfigDict(defer_build=True)
+
     desktop_id: str | None = None
     desktop_name: str | None = None
     user_name: str | None = None
@@ -146,6 +156,8 @@ class JobEntities(_Answer):
 
 class SubJob(_Answer):
     """JobDetailInfo, one desktop's part of a job."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str | None = None
     status: str | None = None
@@ -156,6 +168,8 @@ class SubJob(_Answer):
 
 class Job(_Answer):
     """ShowJobResponse. Its status is WAITING, RUNNING, SUCCESS or FAILED."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str | None = None
     status: str | None = None

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from .exemptions import Exempt
 from .report import MAX_LISTED, Finding, Summary, Unchecked
@@ -27,9 +27,7 @@ SMS_FORBIDDEN = str.maketrans({"[": "(", "]": ")", "【": "(", "】": ")"})  # S
 Entry = BaseModel  # what a report lists: a Finding, an Unchecked or Exempt desktop, a change
 
 
-class Part(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class Part(NamedTuple):
     number: int = 1
     of: int = 1
 
@@ -209,7 +207,7 @@ def document(
         },
         "incomplete": summary.incomplete,
         "errors": summary.errors,
-        "part": part.model_dump(),
+        "part": part._asdict(),
         "findings": [f.model_dump() for f in findings],
         "unchecked": [u.model_dump() for u in unchecked],
         "exempt": [e.model_dump() for e in exempt],

@@ -10,12 +10,9 @@ import contextvars
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from . import metrics
-from .change_report import ChangeView
-from .change_report import fingerprint as change_fingerprint
 from .errors import ApiError, DeliveryError
 from .events import Invocation, Skip, Sweep
 from .exemptions import Rules
@@ -44,15 +41,23 @@ if TYPE_CHECKING:
     from .estate import EstateSummary
 
 
-@dataclass
 class Services:
-    """Built once per instance: the settings and the adapters, with the function's own keys."""
+    """What an instance builds once, on its first invocation, and reuses: the settings and the adapters, with the
+    function's own keys."""
 
-    settings: Settings
-    workspace: Workspace  # PROJECT_ID's
-    smn: Smn
-    clock: Clock = field(default_factory=Clock)
-    places: dict[str, Workspace] = field(default_factory=dict)  # other targets' Workspace adapters, by key
+    def __init__(
+        self,
+        settings: Settings,
+        workspace: Workspace,
+        smn: Smn,
+        clock: Clock | None = None,
+        places: dict[str, Workspace] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.workspace = workspace  # PROJECT_ID's
+        self.smn = smn
+        self.clock = clock or Clock()
+        self.places = {} if places is None else places  # other targets' Workspace adapters, by key
 
     @property
     def client(self) -> SignedClient:
@@ -60,16 +65,18 @@ class Services:
         return self.smn.client
 
 
-@dataclass(frozen=True)
-class Origin:
+class Origin(NamedTuple):
     """What the invocation's context says of it: its request id, and this function's URN (for a fan-out)."""
 
     request_id: str | None = None
     function_urn: str | None = None
 
 
+NO_ORIGIN = Origin()
+
+
 def execute(
-    invocation: Invocation, services: Services, deadline: Deadline, origin: Origin = Origin()
+    invocation: Invocation, services: Services, deadline: Deadline, origin: Origin = NO_ORIGIN
 ) -> Summary | EstateSummary:
     """The sweep or check the event asks for: of one place, or of each of TARGETS (fanned out, or in turn)."""
     work, settings = invocation.work, services.settings
@@ -249,6 +256,9 @@ def _report(services: Services, summary: Summary, memory: RunMemory | None) -> N
             full = decision.full and summary.needs_notice
             changes = decision.changes
             if changes is not None:
+                from .change_report import ChangeView  # only with a history
+                from .change_report import fingerprint as change_fingerprint
+
                 summary.changes = changes.counts()
                 summary.fingerprint = change_fingerprint(summary, changes)
                 _publish(services, summary, render_view(ChangeView(summary, changes)))

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-
-from pydantic import BaseModel, ConfigDict
+from typing import NamedTuple
 
 from .models import SysprepInfo
 
@@ -44,8 +43,8 @@ def format_version(version: Version) -> str:
     return ".".join(str(p) for p in (version if len(version) > 1 else (*version, 0)))
 
 
-class Policy(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class Policy(NamedTuple):
+    """Made from the validated settings (Settings.policy), never from outside input."""
 
     min_version: Version | None = None
     require_hibernate: bool = False

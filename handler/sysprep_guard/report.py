@@ -6,7 +6,8 @@ totals by reason. The summary the handler returns lists at most MAX_LISTED of ea
 synchronous answer at 6 MB), with the totals in `counts`.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: this module's models are made at every cold start, and with it pydantic
+# would evaluate each field's annotation from its text.
 
 import hashlib
 from datetime import date
@@ -49,7 +50,7 @@ class PolicyView(BaseModel):
     require_update_route: bool
 
     @classmethod
-    def of(cls, policy: Policy) -> PolicyView:
+    def of(cls, policy: Policy) -> "PolicyView":
         return cls(
             description=policy.describe(),
             min_sysprep_version=format_version(policy.min_version) if policy.min_version else None,
@@ -140,10 +141,12 @@ class Summary(BaseModel):
             place = f"account {self.account}, {place}"
         return f"{self.target}: {place}" if self.target else place
 
-    def add_compliant(self, desktop_id: str) -> None:
-        self.compliant += 1
+    def add_checked(self, checked: int, compliant_ids: list[str]) -> None:
+        """A batch judged: `checked` desktops, of which these were compliant (findings go to add_finding)."""
+        self.checked += checked
+        self.compliant += len(compliant_ids)
         if self._compliant_ids is not None:
-            self._compliant_ids.append(desktop_id)
+            self._compliant_ids.extend(compliant_ids)
 
     def keep_compliant_ids(self) -> None:
         """Remember which desktops were compliant, not only how many (an event's few; never a sweep's fleet)."""

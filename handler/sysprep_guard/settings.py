@@ -1,6 +1,7 @@
 """Configuration: read once per cold start from the function's user data, validated into one object."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: this module's models are made at every cold start, and with it pydantic
+# would evaluate each field's annotation from its text.
 
 import re
 from collections.abc import Callable
@@ -91,7 +92,7 @@ class ObsObject(BaseModel):
     key: str
 
     @classmethod
-    def parse(cls, text: str) -> ObsObject | None:
+    def parse(cls, text: str) -> "ObsObject | None":
         match = _OBS_URL.fullmatch(text.strip())
         return cls(bucket=match["bucket"], key=match["key"]) if match else None
 
@@ -246,7 +247,7 @@ class Settings(BaseModel):
         return self.endpoint("smn")
 
     @model_validator(mode="after")
-    def _topic(self) -> Settings:
+    def _topic(self) -> "Settings":
         if self.notify == "changes" and self.state_bucket is None:
             raise _KeyedError(
                 "notify", "changes needs STATE_BUCKET: without the last run's findings nothing says what changed"

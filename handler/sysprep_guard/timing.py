@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 
@@ -12,22 +11,28 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-@dataclass
+# Plain classes, not dataclasses: @dataclass generates and compiles its methods at import, on every cold start.
 class Clock:
     """Monotonic time and sleep, swapped for a fake in tests so that nothing waits for real; and the date and time
     a run is stamped with (its run object's key), which a simulation of nights moves."""
 
-    now: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-    wall: Callable[[], datetime] = utc_now
+    def __init__(
+        self,
+        now: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.now = now
+        self.sleep = sleep
+        self.wall = wall
 
 
-@dataclass
 class Deadline:
     """When the invocation must be done: the platform's remaining time, read once at the start."""
 
-    clock: Clock
-    at: float
+    def __init__(self, clock: Clock, at: float) -> None:
+        self.clock = clock
+        self.at = at
 
     @classmethod
     def after(cls, clock: Clock, seconds: float) -> Deadline:

@@ -7,16 +7,14 @@ each entry here against it. Workspace records every operation as service `Worksp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 SERVICE_TYPE = "Workspace"
 RESOURCE_TYPE = "workspace"
 MAX_CTS_OPERATIONS = 10  # a CTS trigger takes at most 10 operations per service
 
 
-@dataclass(frozen=True)
-class Trace:
+class Trace(NamedTuple):
     name: str  # traceName, exactly as CTS records it (CreateDesktopOrder has a capital C)
     operation: str  # the API operation it records, as the definitions and the SDK name it
     effect: Literal["create", "reimage"]
