@@ -15,6 +15,7 @@ from conftest import EVENTS, FakeClock, load_event, load_script
 from devkit import samples
 from devkit.context import Context
 from devkit.emulator import FAKE_AK, FAKE_SK, FAKE_TOKEN, Emulator, Fault, Fleet, Published, Sysprep, iam_refused
+from devkit.emulator.iam import keystone_error
 from sysprep_guard.errors import ConfigError, EventError
 
 Run = Callable[..., dict[str, Any]]
@@ -214,3 +215,95 @@ def test_an_unreadable_targets_object_fails_the_sweep_saying_which(run: Run, emu
     ):
         run(ESTATE, TARGETS=f"obs://{BUCKET}/missing.txt")
     assert emu.counts.get("list", 0) == 0 and emu.published == []
+
+
+# A cloud that misbehaves ------------------------------------------------------------------------------------
+
+
+def finance_first(emu: Emulator) -> str:
+    return " ".join(sorted(samples.estate_targets(emu).split(), key=lambda t: not t.startswith("finance")))
+
+
+def test_iam_refusing_the_functions_keys_stops_only_the_member_target(run: Run, emu: Emulator) -> None:
+    # A 401 from IAM (an agency's session may not be allowed to assume further) says nothing of Workspace or SMN.
+    emu.inject("assume", Fault.answer(401, keystone_error(401, "Unauthorized")), times=5)
+    summary = run(ESTATE, FAN_OUT="false", TARGETS=finance_first(emu))
+    assert [(t["name"], t["published"]) for t in summary["targets"]] == [("finance", 1), ("hq", 1), ("eu", 1)]
+    finance = next(d for d in docs(emu.published) if d["target"] == "finance")
+    assert "could not reach finance" in finance["errors"][0] and "iam:agencies:assume" in finance["errors"][0]
+
+
+def test_a_fanned_out_target_refused_by_iam_still_publishes_its_report(run: Run, emu: Emulator) -> None:
+    emu.inject("assume", Fault.answer(401, keystone_error(401, "Unauthorized")), times=5)
+    run(ESTATE)
+    assert emu.wait_for_invocations()
+    assert all(i.error is None for i in emu.invocations), [i.error for i in emu.invocations]
+    assert {d["target"] for d in docs(emu.published)} == {"hq", "eu", "finance"}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [Fault("empty", 202, "", "application/json"), Fault.answer(200, []), Fault.answer(202, {"request_id": ""})],
+    ids=["empty", "a list", "no id"],
+)
+def test_an_async_invocation_accepted_without_a_request_id_is_not_counted_started(
+    run: Run, emu: Emulator, answer: Fault
+) -> None:
+    emu.inject("invoke_async", answer, times=3)
+    dispatched = run(ESTATE)
+    assert all("without a request id" in t["error"] for t in dispatched["targets"])
+    (notice,) = [m for m in emu.published if attribute(m, "report") == "dispatch"]
+    assert notice.subject.startswith("Sysprep: the sweep of 3 of 3 targets could not be started")
+
+
+def test_a_numeric_request_id_is_a_started_invocation(run: Run, emu: Emulator) -> None:
+    emu.inject("invoke_async", Fault.answer(202, {"request_id": 123}), times=3)
+    dispatched = run(ESTATE)
+    assert [t["request_id"] for t in dispatched["targets"]] == ["123"] * 3
+    assert not [m for m in emu.published if attribute(m, "report") == "dispatch"]
+
+
+def test_an_exempt_desktop_being_worked_on_is_exempt_not_unchecked(run: Run, emu: Emulator) -> None:
+    busy = emu.fleet.add(
+        Sysprep(version="3.0.1"), task_status="rebooting", tags={samples.EXEMPT_TAG: "until=2099-01-01"}
+    )
+    summary = run({"sweep": True}, TARGETS="")
+    assert busy not in {u["desktop_id"] for u in summary["unchecked"]}
+    assert busy in {e["desktop_id"] for e in summary["exempt"]}
+
+
+@pytest.mark.parametrize("value", ["until=2025-1-31", "until=", "until=never", "31/03/2025", "20250131"])
+def test_an_exemption_whose_end_cannot_be_read_exempts_nothing(
+    run: Run, emu: Emulator, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    desktop = emu.fleet.add(Sysprep(version="3.0.1"), tags={samples.EXEMPT_TAG: value})
+    summary = run({"sweep": True}, TARGETS="")
+    assert desktop in {f["desktop_id"] for f in summary["non_compliant"]}
+    assert "its date cannot be read" in capsys.readouterr().out
+
+
+def test_a_member_projects_refusal_names_the_member_accounts_agency(run: Run, emu: Emulator) -> None:
+    emu.inject("list", Fault.answer(403, {"error_code": "WKS.0403", "error_msg": "Forbidden"}), times=1)
+    summary = run({"sweep": True, "target": "finance"})
+    error = summary["errors"][0]  # and the listing's own
+    assert f"account {samples.ESTATE_ACCOUNT}'s agency {samples.ESTATE_AGENCY} grants workspace:" in error
+    assert "docs/iam-member-account.json" in error
+
+
+def test_account_and_agency_are_plain_names_in_every_form_of_targets(run: Run, emu: Emulator) -> None:
+    forged = [{"region": samples.FINANCE_REGION, "project_id": samples.FINANCE_PROJECT, "name": "finance",
+               "account": "acme\r\nBcc: someone@example.com", "agency": "x"}]  # fmt: skip
+    with pytest.raises(ConfigError, match=r"TARGETS.*account: .*may not hold white space"):
+        run({"sweep": True, "target": "finance"}, TARGETS=json.dumps(forged))
+    with pytest.raises(ConfigError, match="a project given twice"):
+        run(ESTATE, TARGETS=f"a=cn-north-4/{samples.FINANCE_PROJECT} b=eu-west-101/{samples.FINANCE_PROJECT.upper()}")
+    assert emu.counts == {}
+
+
+def test_the_dispatchs_log_lines_keep_the_request_id(
+    run: Run, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emu.inject("invoke_async", Fault.answer(500, {"error_code": "FSS.0500", "error_msg": "x"}), times=20)
+    run(ESTATE)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert lines and [line["message"] for line in lines if line.get("request_id") is None] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import PROJECT, REGION, TOPIC
+from sysprep_guard.endpoints import default_endpoint
 from sysprep_guard.errors import ConfigError
 from sysprep_guard.settings import Settings, load_settings
 
@@ -74,6 +75,15 @@ def test_the_topic_is_optional_in_a_dry_run() -> None:
 @pytest.mark.parametrize("host", ["127.0.0.1:8080", "localhost:9", "[::1]:8080"])
 def test_plain_http_is_accepted_for_loopback_only(host: str) -> None:
     assert settings(ENDPOINTS=f"http://{host}/").workspace_endpoint == f"http://{host}"
+
+
+def test_a_service_override_is_the_functions_region_and_one_url_is_everywhere() -> None:
+    s = settings(ENDPOINTS="workspace=https://workspace.example.com")
+    assert s.endpoint("workspace") == "https://workspace.example.com"
+    # A target in another region is called in its own region, never at this region's override.
+    assert s.endpoint("workspace", "eu-west-101") == default_endpoint("workspace", "eu-west-101")
+    emulator = settings(ENDPOINTS="http://127.0.0.1:8080")
+    assert emulator.endpoint("workspace", "eu-west-101") == emulator.endpoint("iam") == "http://127.0.0.1:8080"
 
 
 def test_several_problems_are_reported_together() -> None:

@@ -48,7 +48,7 @@ def test_the_json_form_says_the_same() -> None:
     [
         ("cn-north-4", "is not [name=]region/project_id[@account/agency]"),
         (f"cn-north-4/{FIN}@acme", "is not [name=]region/project_id"),
-        (f"cn-north-4/{FIN} cn-north-4/{FIN}", f"a project given twice: cn-north-4/{FIN}"),
+        (f"cn-north-4/{FIN} cn-north-4/{FIN}", f"a project given twice: {FIN}"),
         (f"a=cn-north-4/{FIN} a=cn-north-4/{HOME}", "two targets with the same name"),
         ('[{"region": "cn-north-4"}]', "entry 1: project_id: Field required"),
         ('[{"region": "cn-north-4", "project_id": "' + FIN + '", "account": "x"}]', "give both or neither"),

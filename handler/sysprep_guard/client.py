@@ -116,7 +116,19 @@ class _Invocation:
     def __init__(self, credentials: Credentials | None, deadline: Deadline | None) -> None:
         self.credentials = credentials
         self.deadline = deadline
-        self.rejected: ApiError | None = None  # a 401 for these credentials: no further call may use them
+        # A 401 for these credentials: no further call may use them (by _scope: IAM's refusal is IAM's alone).
+        self.rejected: dict[str, ApiError] = {}
+
+
+ALL = "*"
+
+
+def _scope(call: str) -> str:
+    """What a 401 to this call rules out. Workspace, SMN, Cloud Eye and FunctionGraph answer through the API
+    gateway (APIG.* error codes), which checks the one signature: a key it refuses is refused everywhere. IAM
+    answers in its own (Keystone) form, and may refuse an agency's session keys only the right to ask for another
+    account's keys (not verified): that rules out IAM alone, and one target, not the run."""
+    return "iam" if call.startswith("iam ") else ALL
 
 
 class SignedClient:
@@ -168,10 +180,6 @@ class SignedClient:
         return self._current.deadline
 
     @property
-    def rejected(self) -> ApiError | None:
-        return self._current.rejected
-
-    @property
     def _current(self) -> _Invocation:
         return self._invocation.get(self._latest)
 
@@ -198,12 +206,12 @@ class SignedClient:
                 raise ApiError(call, "not attempted: no call slot before the deadline", out_of_time=True)
             throttled = False
             try:
-                self._refuse_if_rejected(call)  # again: another call may have been refused while this one waited
+                self._refuse_if_rejected(call)  # again: another call may have been refused meanwhile
                 return self._attempt(call, method, endpoint, path, query, body, self._budget(keep))
             except ApiError as exc:
                 throttled = exc.throttled
                 if exc.status == 401:
-                    self._current.rejected = exc
+                    self._current.rejected[_scope(call)] = exc
                 retry += 1
                 if not exc.retryable or retry >= self.retry.attempts:
                     raise
@@ -217,7 +225,7 @@ class SignedClient:
 
     def _refuse_if_rejected(self, call: str) -> None:
         """The gateway locks a key after 5 bad signatures in a row: one rejection is enough to stop."""
-        rejected = self.rejected
+        rejected = self._current.rejected.get(ALL) or self._current.rejected.get(_scope(call))
         if rejected is not None:
             raise ApiError(
                 call,

@@ -8,6 +8,7 @@ started, which it says in one message.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -70,7 +71,9 @@ def fan_out(
         return result
 
     with ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="dispatch") as pool:
-        results = list(pool.map(start, targets))
+        # Each call in this invocation's context: its log lines keep the request id, the client its keys.
+        futures = [pool.submit(contextvars.copy_context().run, start, target) for target in targets]
+        results = [f.result() for f in futures]
     summary = EstateSummary(trigger=invocation.trigger, mode="fan_out", targets=results)
     failed = [r for r in results if r.error]
     log.info("sweep fanned out", targets=len(targets), started=len(targets) - len(failed), failed=len(failed))

@@ -3,7 +3,8 @@
 Pure functions, no I/O. An exempt desktop is not checked: it is counted and listed apart, with why, never as
 non-compliant and never dropped. An exemption may end: a tag value or an id entry carrying a date
 (`until=2027-03-31`, `until:2027-03-31`, or the bare date) holds through that day (UTC); after it the desktop is
-judged again. A date that cannot be read exempts nothing: a false exemption would hide a finding for good.
+judged again. A date that cannot be read (`until=2025-1-31`, `until=never`, `31/03/2025`) exempts nothing: a false
+exemption would hide a finding for good.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from .models import is_desktop_id
 SOON = timedelta(days=7)  # an exemption ending this soon is mentioned in the report
 _DATE = re.compile(r"(?:until\s*[=:]?\s*)?(\d{4}-\d{2}-\d{2})", re.IGNORECASE)
 _ID_ENTRIES = re.compile(r"[,;]+")
+# A tag value that tries to give an end (the word, or something shaped like a date in another form) without a date
+# read as YYYY-MM-DD: "until=2025-1-31", "until=never", "31/03/2025", "20250131".
+_MEANT_A_DATE = re.compile(r"until|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{8}", re.IGNORECASE)
 
 
 class Exempt(BaseModel):
@@ -93,6 +97,8 @@ def exemption(
     if rules.tag_value is not None and rest != rules.tag_value.lower():
         return None, None
     why = f"tag {rules.tag_key}" + (f"={value}" if value else "")
+    if expiry is None and _MEANT_A_DATE.search(value):
+        return None, f"{why}: its date cannot be read (expected until=YYYY-MM-DD)"
     if expiry is None:
         return Exempt(desktop_id=desktop_id, why=why, computer_name=computer_name), None
     until = _date(expiry.group(1))

@@ -11,9 +11,10 @@ import os
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from .client import SignedClient
+from .errors import ApiError
 from .models import parse_answer
 
 CALL = "functiongraph AsyncInvokeFunction"
@@ -22,7 +23,9 @@ CALL = "functiongraph AsyncInvokeFunction"
 class AsyncAnswer(BaseModel):
     """AsyncInvokeFunctionResponse."""
 
-    request_id: str | None = None
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+    request_id: str = Field(min_length=1, max_length=128)
 
 
 class FunctionGraph:
@@ -33,10 +36,13 @@ class FunctionGraph:
         self.keep = keep
 
     def invoke_async(self, function_urn: str, event: dict[str, Any]) -> str:
-        """The request id FunctionGraph gives the invocation (empty when it gives none)."""
+        """The request id FunctionGraph gives the invocation. An answer without one is an ApiError: that the
+        invocation was queued is then unknown, and the dispatch says so rather than count it started."""
         path = f"{self.base}/{quote(function_urn, safe='')}/invocations-async"
         answer = self.client.call(CALL, "POST", self.endpoint, path, body=event, keep=self.keep)
-        return parse_answer(AsyncAnswer, CALL, answer if isinstance(answer, dict) else {}).request_id or ""
+        if not isinstance(answer, dict) or not answer.get("request_id"):
+            raise ApiError(CALL, "answered without a request id: whether the invocation was queued is unknown")
+        return parse_answer(AsyncAnswer, CALL, answer).request_id
 
 
 def own_urn(context: Any, region: str, project_id: str) -> str | None:

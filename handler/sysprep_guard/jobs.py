@@ -42,8 +42,9 @@ def event_desktops(run: Run, target: Check) -> Iterator[Desktop]:
 
 
 def current(run: Run, desktop_ids: list[str]) -> Iterator[Desktop]:
-    """These desktops' state (ListDesktopsDetail): one Workspace is still working on is not ready, one it does not
-    list is not found; neither is judged, so that a desktop being built or rebuilt never raises an alarm."""
+    """These desktops' state (ListDesktopsDetail): one it does not list is not found; one Workspace is still working
+    on is not ready (judging.ready): neither is judged, so that a desktop being built or rebuilt never raises an
+    alarm."""
     batches = [desktop_ids[i : i + DETAIL_IDS] for i in range(0, len(desktop_ids), DETAIL_IDS)]
     if not batches:
         return
@@ -63,10 +64,8 @@ def current(run: Run, desktop_ids: list[str]) -> Iterator[Desktop]:
             desktop = listed.get(desktop_id)
             if desktop is None:
                 run.unchecked(desktop_id, NOT_FOUND)
-            elif desktop.busy:
-                run.unchecked(desktop_id, NOT_READY)
             else:
-                yield desktop.with_id(desktop_id)
+                yield desktop.with_id(desktop_id)  # a busy one too: judging.ready sets it apart
 
 
 def _from_jobs(run: Run, job_ids: tuple[str, ...]) -> tuple[list[str], list[str]]:

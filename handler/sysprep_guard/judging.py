@@ -13,7 +13,7 @@ from .exemptions import exemption
 from .logs import log, redact
 from .models import Desktop, SysprepInfo
 from .policy import REASONS, judge
-from .report import Finding
+from .report import NOT_READY, Finding
 from .text import clip
 from .workspace import SYSPREP_BATCH
 
@@ -86,21 +86,25 @@ def judge_batch(run: Run, batch: list[Desktop], infos: list[SysprepInfo]) -> Non
     summary.add_checked(len(batch), compliant)  # once a batch: each change to the summary (a model) has a cost
 
 
-def set_aside_exempt(run: Run, desktops: Iterator[Desktop]) -> Iterator[Desktop]:
-    """The desktops to check: those exempt (EXEMPT_TAG, EXEMPT_DESKTOP_IDS) are counted and listed apart."""
+def ready(run: Run, desktops: Iterator[Desktop]) -> Iterator[Desktop]:
+    """The desktops to check. Those exempt (EXEMPT_TAG, EXEMPT_DESKTOP_IDS) are counted and listed apart, busy or
+    not (an accepted desktop is never reported); then those Workspace is working on are not ready."""
     rules = run.exemptions
-    if not rules.any:
-        yield from desktops
-        return
     today = date.fromisoformat(run.summary.run_time[:10])
     for desktop in desktops:
-        exempt, ended = exemption(desktop.desktop_id, desktop.tags, rules, today, _field(desktop.computer_name))
-        if exempt is not None:
-            run.summary.add_exempt(exempt.model_copy(update={"why": _field(exempt.why)}))
-            continue
-        if ended is not None:
-            log.info("an exemption no longer holds; the desktop is checked", desktop_id=desktop.desktop_id, why=ended)
-        yield desktop
+        if rules.any:
+            exempt, ended = exemption(desktop.desktop_id, desktop.tags, rules, today, _field(desktop.computer_name))
+            if exempt is not None:
+                run.summary.add_exempt(exempt.model_copy(update={"why": _field(exempt.why)}))
+                continue
+            if ended is not None:  # ended, or its date unreadable: a person meant something; the log says what
+                log.warning(
+                    "an exemption does not hold; the desktop is checked", desktop_id=desktop.desktop_id, why=ended
+                )
+        if desktop.busy:
+            run.unchecked(desktop.desktop_id, NOT_READY)
+        else:
+            yield desktop
 
 
 def _field(value: str | None) -> str | None:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from .errors import ApiError
 from .logs import log
 from .models import Desktop, DesktopPage
-from .report import NOT_READY
 from .workspace import LIST_PAGE
 
 if TYPE_CHECKING:
@@ -70,11 +69,7 @@ class _Listing:
             if key in self.seen:  # on two pages (offsets shift as desktops come and go), or twice on one
                 continue
             self.seen.add(key)
-            desktop_id = desktop.desktop_id.lower()
-            if desktop.busy:
-                self.run.unchecked(desktop_id, NOT_READY)
-            else:
-                yield desktop.with_id(desktop_id)
+            yield desktop.with_id(desktop.desktop_id.lower())  # a busy one too: judging.ready sets it apart
 
     def _pages(self) -> Iterator[tuple[int, DesktopPage]]:
         """The first page alone (it gives the count); then the pages that count announces, fetched a few ahead;

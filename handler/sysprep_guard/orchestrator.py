@@ -18,7 +18,7 @@ from .events import Invocation, Skip, Sweep
 from .exemptions import Rules
 from .logs import log
 from .notification import Notification, render, render_view
-from .permissions import needed_by
+from .permissions import ACTIONS, needed_by
 from .report import DEADLINE, PolicyView, Summary, fingerprint
 from .settings import Settings
 from .smn import Smn
@@ -127,7 +127,7 @@ def run_place(invocation: Invocation, services: Services, deadline: Deadline, ta
     if not sweep and settings.state_bucket:
         summary.keep_compliant_ids()
     with ThreadPoolExecutor(settings.max_concurrency, thread_name_prefix="sysprep") as pool:
-        run = Run(services, deadline, summary, pool)
+        run = Run(services, deadline, summary, pool, target)
         try:
             run.workspace = estate.workspace_for(services, target, deadline)
         except ApiError as exc:  # the member account's agency refused, say: this target's report says so
@@ -141,7 +141,7 @@ def run_place(invocation: Invocation, services: Services, deadline: Deadline, ta
         else:
             run.exemptions = estate.exemption_rules(services, deadline, run)
             desktops = listing.sweep(run) if sweep else jobs.event_desktops(run, work)  # type: ignore[arg-type]
-            judging.judge_all(run, judging.set_aside_exempt(run, desktops))
+            judging.judge_all(run, judging.ready(run, desktops))
     summary.finish()
     memory = None
     if settings.state_bucket:
@@ -177,8 +177,11 @@ def run_place(invocation: Invocation, services: Services, deadline: Deadline, ta
 class Run:
     """One invocation's work. Results are settled on the calling thread only; the pool just makes calls."""
 
-    def __init__(self, services: Services, deadline: Deadline, summary: Summary, pool: ThreadPoolExecutor) -> None:
+    def __init__(
+        self, services: Services, deadline: Deadline, summary: Summary, pool: ThreadPoolExecutor, target: Target
+    ) -> None:
         self.services = services
+        self.target = target
         self.settings = services.settings
         self.clock = services.clock
         self.pool = pool
@@ -217,11 +220,24 @@ class Run:
         if self.stopped is None:
             self.stopped = exc
             if exc.refused:
-                check = "the agency's keys" if exc.status == 401 else needed_by(exc.call)
-                self.fail(f"stopped checking: {exc}. Check {check}", "refused")
+                self.fail(f"stopped checking: {exc}. Check {self._check(exc)}", "refused")
             else:
                 self.summary.incomplete = True
         return True
+
+    def _check(self, exc: ApiError) -> str:
+        """What to check when `exc` was refused: the function's agency, or the member account's it reached."""
+        target = self.target
+        if target.account is None or not exc.call.startswith("workspace"):  # the function's own keys
+            return "the agency's keys" if exc.status == 401 else needed_by(exc.call)
+        account = f"account {target.account}'s agency {target.agency}"
+        if exc.status == 401:
+            return f"{account}: the temporary keys it gave were refused (expired, or the agency was changed)"
+        action = ACTIONS.get(exc.call, "the actions")
+        return (
+            f"that {account} grants {action} in project {target.project_id} "
+            "(docs/iam-member-account.json holds the policy to give it)"
+        )
 
     def give_up(self, desktop_ids: Iterable[str], exc: ApiError) -> None:
         """These desktops cannot be checked because of `exc`."""

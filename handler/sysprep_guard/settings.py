@@ -142,13 +142,16 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+EVERYWHERE = "*"  # ENDPOINTS as one URL (the local emulator): every service, every region
+
+
 def _endpoints(value: object) -> object:
     """ENDPOINTS: one URL for every service (the local emulator), or `service=URL` pairs separated by commas."""
     if not isinstance(value, str):
         return value
     text = value.strip()
     if "=" not in text:
-        return dict.fromkeys(SERVICES, _endpoint(text))
+        return {EVERYWHERE: _endpoint(text)}
     endpoints = {}
     for pair in text.split(","):
         service, sep, url = pair.strip().partition("=")
@@ -230,8 +233,13 @@ class Settings(BaseModel):
         return data
 
     def endpoint(self, service: str, region: str | None = None) -> str:
-        """The service's endpoint in `region` (default: the function's): as configured, or the region's own."""
-        return self.endpoints.get(service) or default_endpoint(service, region or self.region)
+        """The service's endpoint in `region` (default: the function's). A `service=URL` override is the
+        function's region's (a target elsewhere is called in its own region); one URL alone serves everything."""
+        everywhere = self.endpoints.get(EVERYWHERE)
+        if everywhere is not None:
+            return everywhere
+        region = region or self.region
+        return (region == self.region and self.endpoints.get(service)) or default_endpoint(service, region)
 
     @property
     def home(self) -> Target:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
+from collections import Counter
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 MAX_TARGETS = 500  # a dispatch is one asynchronous call each: past this, a typo (or a loop) is likelier than an estate
 
@@ -35,6 +37,18 @@ class Target(BaseModel):
     account: str | None = Field(default=None, min_length=1, max_length=64)
     agency: str | None = Field(default=None, min_length=1, max_length=64)
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+    @field_validator("account", "agency")
+    @classmethod
+    def _plain(cls, value: str | None) -> str | None:
+        # IAM documents only the length (CreateAgency: at most 64 characters). Whatever the form, these reach
+        # subjects and message attributes: no white space, control or format character, nor the compact form's
+        # separators.
+        if value is not None and any(
+            c.isspace() or c in "/@,;" or unicodedata.category(c) in ("Cc", "Cf") for c in value
+        ):
+            raise ValueError("may not hold white space, control characters, or any of / @ , ;")
+        return value
 
     @model_validator(mode="after")
     def _both(self) -> Target:
@@ -81,8 +95,10 @@ def parse_targets(text: str) -> tuple[Target, ...]:
         raise ValueError("no target given")
     if len(targets) > MAX_TARGETS:
         raise ValueError(f"{len(targets):,} targets, more than {MAX_TARGETS}")
-    keys = [t.key for t in targets]
-    twice = sorted({k for k in keys if keys.count(k) > 1})
+    # A project belongs to one region, and its history is kept by its id: one id twice (in any region, in any case)
+    # is a mistake.
+    ids = Counter(t.project_id.lower() for t in targets)
+    twice = sorted(k for k, n in ids.items() if n > 1)
     if twice:
         raise ValueError(f"a project given twice: {', '.join(twice[:5])}")
     names = [t.name for t in targets if t.name]
