@@ -57,7 +57,7 @@ deploy-plan: package  ## show what scripts/deploy would change (needs credential
 	.venv-bench/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt
 	touch $@
 
-bench: .venv-bench/.installed  ## sweeps of 1,000 / 10,000 / 100,000 desktops, and the history's cost (about 8 minutes)
+bench: .venv-bench/.installed  ## sweeps of 1,000 / 10,000 / 100,000 desktops, the history's cost, a 20-target estate (about 10 minutes)
 	.venv-bench/bin/python benchmarks/sweep.py --out benchmarks/RESULTS.md
 	.venv-bench/bin/python benchmarks/history.py --append benchmarks/RESULTS.md
 	.venv-bench/bin/python benchmarks/estate.py --append benchmarks/RESULTS.md
