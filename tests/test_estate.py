@@ -154,6 +154,16 @@ def test_targets_that_cannot_be_started_are_named_in_one_message(run: Run, emu: 
     assert doc["report"] == "dispatch" and doc["targets"] == 3 and len(doc["failed"]) == 2
 
 
+def test_a_retried_dispatch_carries_the_same_fingerprint(run: Run, emu: Emulator) -> None:
+    # Subscribers drop copies by (fingerprint, part): the platform's retry of the dispatch carries the same pair.
+    emu.inject("invoke_async", Fault.answer(403, {"error_code": "FSS.0403", "error_msg": "Forbidden."}), times=6)
+    run(ESTATE)
+    run(ESTATE)
+    first, again = [m for m in emu.published if attribute(m, "report") == "dispatch"]
+    assert attribute(first, "fingerprint") == attribute(again, "fingerprint") != "none"
+    assert attribute(first, "target") == "estate"
+
+
 def test_exemptions_by_tag_with_an_expiry_and_by_id(run: Run, emu: Emulator, clock: FakeClock) -> None:
     today = emu_today(run, emu)
     fleet: Fleet = emu.fleet
@@ -307,3 +317,21 @@ def test_the_dispatchs_log_lines_keep_the_request_id(
     run(ESTATE)
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert lines and [line["message"] for line in lines if line.get("request_id") is None] == []
+
+
+def test_iam_failing_is_not_blamed_on_the_agencys_trust(run: Run, emu: Emulator) -> None:
+    emu.inject("assume", Fault.answer(500, keystone_error(500, "Internal error")), times=10)
+    summary = run({"sweep": True, "target": "finance"})
+    (error,) = summary["errors"]
+    assert error.startswith("could not reach finance") and "HTTP 500" in error and "trusts" not in error
+
+
+def test_a_targets_run_logs_which_dispatch_started_it(
+    run: Run, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = {"target_sweep": {"target": FINANCE, "trigger": "timer", "dispatched_by": "req-1"}}
+    run(event)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert {"message": "one target's sweep", "target": "finance", "dispatched_by": "req-1"}.items() <= next(
+        line for line in lines if line["message"] == "one target's sweep"
+    ).items()

@@ -53,6 +53,9 @@ def test_the_json_form_says_the_same() -> None:
         ('[{"region": "cn-north-4"}]', "entry 1: project_id: Field required"),
         ('[{"region": "cn-north-4", "project_id": "' + FIN + '", "account": "x"}]', "give both or neither"),
         ("[not json", "not valid JSON"),
+        ("[" * 5000, "not valid JSON (nested too deeply)"),
+        (f"estate=cn-north-4/{FIN}", "'estate' names the dispatch's own message"),
+        (f"cn-north-4/{FIN} eu-west-101/{FIN.upper()}", f"a project given twice: {FIN}"),
         (" , ", "no target given"),
     ],
 )
@@ -114,6 +117,20 @@ def test_an_exemption_that_no_longer_holds_says_why() -> None:
     assert exemption(other, {"sysprep-exempt": "until=2026-13-01"}, rules, TODAY)[1] == (
         "tag sysprep-exempt=until=2026-13-01: its date cannot be read"
     )
+
+
+@pytest.mark.parametrize(
+    ("rule", "value"),
+    [
+        (None, "until=2025-1-31"),
+        (None, "until=never"),
+        (None, "2027-03-31 until=2025-01-01"),  # two ends: which one was meant cannot be told
+        ("approved", "approved until=2025-1-31"),  # whatever the value, the mistake is said
+    ],
+)
+def test_an_end_that_cannot_be_read_exempts_nothing_and_says_so(rule: str | None, value: str) -> None:
+    found, why = exemption(DESKTOP, {"sysprep": value}, Rules(tag_key="sysprep", tag_value=rule), TODAY)
+    assert found is None and why is not None and "its date cannot be read" in why
 
 
 def test_an_exemption_ending_within_a_week_is_ending_soon() -> None:

@@ -9,6 +9,7 @@ started, which it says in one message.
 from __future__ import annotations
 
 import contextvars
+import hashlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -26,11 +27,11 @@ from .notification import (
     SMS_MAX_CHARS,
     Entry,
     Part,
-    attribute_value,
+    attributes,
     render_view,
     with_tail,
 )
-from .targets import Target
+from .targets import ESTATE, Target
 from .text import clip, plural
 from .timing import Deadline
 
@@ -46,7 +47,7 @@ def fan_out(
     if origin.function_urn is None:  # the context gave no name: sweep here rather than not at all
         log.warning("the function's own name is unknown (no getFunctionName, no RUNTIME_FUNC_NAME): no fan-out")
         return one_after_another(invocation, services, deadline, targets)
-    settings, work = services.settings, invocation.work
+    settings, work, urn = services.settings, invocation.work, origin.function_urn
     assert isinstance(work, Sweep)
     functiongraph = FunctionGraph(
         services.client, settings.endpoint("functiongraph"), settings.project_id, keep=PUBLISH_RESERVE_SECONDS
@@ -64,7 +65,7 @@ def fan_out(
         }
         result = TargetResult(target=target.key, name=target.name, account=target.account)
         try:
-            result.request_id = functiongraph.invoke_async(origin.function_urn or "", event)
+            result.request_id = functiongraph.invoke_async(urn, event)
         except ApiError as exc:
             result.error = str(exc)
             log.error("a target's sweep could not be started", target=target.label, error=str(exc))
@@ -78,9 +79,14 @@ def fan_out(
     failed = [r for r in results if r.error]
     log.info("sweep fanned out", targets=len(targets), started=len(targets) - len(failed), failed=len(failed))
     if failed:
+        # Publishing this failing fails the invocation: its retry starts every target again (copies of their
+        # reports, never a target left unstarted in silence: docs/reliability.md).
         report = new_summary(invocation, services, settings.home)
-        report.target = "estate"
-        _publish(services, report, render_view(DispatchView(report, results, origin.function_urn)))
+        report.target = ESTATE
+        # The same targets not started carry the same fingerprint, whatever the error texts (request ids) say.
+        keys = "\n".join(sorted(r.target for r in failed))
+        report.fingerprint = hashlib.sha256(f"dispatch\n{keys}".encode()).hexdigest()[:20]
+        _publish(services, report, render_view(DispatchView(report, results, urn)))
         summary.published = report.published
     return summary
 
@@ -108,7 +114,7 @@ class DispatchView:
         return with_tail(f"Sysprep: {self.headline()}", self.summary, part)
 
     def sms(self) -> str:
-        text = f"Sysprep {self.summary.region}: {self.headline()}"
+        text = f"Sysprep {self.summary.where}: {self.headline()}"
         return clip(text.translate(SMS_FORBIDDEN), SMS_MAX_CHARS - 1) + "."
 
     def line(self, entry: Entry) -> str:
@@ -147,15 +153,7 @@ class DispatchView:
         }
 
     def attributes(self, part: Part) -> list[dict[str, Any]]:
-        s = self.summary
-        return [
-            {"name": "report", "type": "STRING", "value": "dispatch"},
-            {"name": "severity", "type": "STRING", "value": "incomplete"},
-            {"name": "trigger", "type": "STRING", "value": s.trigger},
-            {"name": "region", "type": "STRING", "value": attribute_value(s.region)},
-            {"name": "target", "type": "STRING", "value": "estate"},
-            {"name": "part", "type": "STRING", "value": f"{part.number}_of_{part.of}"},
-        ]
+        return attributes(self.summary, part, report="dispatch", severity="incomplete", findings=[], unchecked=False)
 
     def trimmed(self) -> DispatchView:
         return self

@@ -52,7 +52,6 @@ class EstateSummary(BaseModel):
     mode: str  # "fan_out" (one asynchronous invocation each) or "in_turn" (one after another, here)
     targets: list[TargetResult]
     published: list[str] = []  # the dispatch's own notification, when some targets could not be started
-    errors: list[str] = []
 
     def returned(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)

@@ -33,6 +33,7 @@ class Sweep(NamedTuple):
     full_report: bool = False  # asked for: {"sweep": true, "full_report": true}
     weekday: str | None = None  # a timer's, in the timer's own time zone: the day FULL_REPORT_DAY is about
     target: str | None = None  # one configured target's key (region/project_id) or name; None: all of them
+    dispatched_by: str | None = None  # a fanned-out target's: the dispatching invocation's request id
 
 
 class Check(NamedTuple):
@@ -294,7 +295,7 @@ class TargetSweep(BaseModel):
     trigger and weekday. The target must be one of TARGETS (the orchestrator checks): an event from elsewhere can
     choose among the configured places, never add one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     target: str = Field(min_length=1, max_length=200)
     trigger: Literal["timer", "manual"]
@@ -304,13 +305,13 @@ class TargetSweep(BaseModel):
 
 
 class TargetSweepEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     target_sweep: TargetSweep
 
     def work(self) -> Work:
         sweep = self.target_sweep
-        return Sweep(full_report=sweep.full_report, weekday=sweep.weekday, target=sweep.target)
+        return Sweep(sweep.full_report, sweep.weekday, sweep.target, sweep.dispatched_by)
 
 
 def _kind(raw: object) -> str | None:

@@ -7,12 +7,13 @@ judged again. A date that cannot be read (`until=2025-1-31`, `until=never`, `31/
 exemption would hide a finding for good.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Exempt is built at every cold start (settings imports this module), and
+# with it pydantic would evaluate each field's annotation from its text.
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from pydantic import BaseModel
 
@@ -33,8 +34,7 @@ class Exempt(BaseModel):
     computer_name: str | None = None
 
 
-@dataclass(frozen=True)
-class Rules:
+class Rules(NamedTuple):
     """EXEMPT_TAG (a key, or key=value) and EXEMPT_DESKTOP_IDS (id -> its last day, or None)."""
 
     tag_key: str | None = None
@@ -92,16 +92,17 @@ def exemption(
     value = _tag(tags, rules.tag_key)
     if value is None:
         return None, None
-    expiry = _DATE.search(value)
+    why = f"tag {rules.tag_key}" + (f"={value}" if value else "")
+    dates = _DATE.findall(value)
     rest = _DATE.sub("", value).strip(" ;,_-").lower()
+    # Checked before the value: whatever the value, an end that cannot be read is a mistake someone should hear of.
+    if len(dates) > 1 or _MEANT_A_DATE.search(rest):
+        return None, f"{why}: its date cannot be read (expected one until=YYYY-MM-DD)"
     if rules.tag_value is not None and rest != rules.tag_value.lower():
         return None, None
-    why = f"tag {rules.tag_key}" + (f"={value}" if value else "")
-    if expiry is None and _MEANT_A_DATE.search(value):
-        return None, f"{why}: its date cannot be read (expected until=YYYY-MM-DD)"
-    if expiry is None:
+    if not dates:
         return Exempt(desktop_id=desktop_id, why=why, computer_name=computer_name), None
-    until = _date(expiry.group(1))
+    until = _date(dates[0])
     if until is None:
         return None, f"{why}: its date cannot be read"
     if until < today:

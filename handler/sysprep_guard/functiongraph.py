@@ -5,8 +5,6 @@ answered 202 `{"request_id"}` (Huawei's API definition, kept in tests/data/huawe
 huaweicloudsdkfunctiongraph models). The caller needs `functiongraph:function:invokeAsync` on the function.
 """
 
-from __future__ import annotations
-
 import os
 from typing import Any
 from urllib.parse import quote

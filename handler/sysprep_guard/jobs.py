@@ -23,22 +23,22 @@ JOB_POLL_FIRST, JOB_POLL_MAX = 2.0, 30.0
 JOB_SUCCESS, JOB_FAILED = "SUCCESS", "FAILED"
 
 
-def event_desktops(run: Run, target: Check) -> Iterator[Desktop]:
-    if target.jobs_not_followed:
+def event_desktops(run: Run, work: Check) -> Iterator[Desktop]:
+    if work.jobs_not_followed:
         run.fail(
-            f"the trace names {len(target.job_ids) + target.jobs_not_followed:,} jobs; the first "
-            f"{len(target.job_ids):,} were followed and {target.jobs_not_followed:,} were not: the next sweep checks "
+            f"the trace names {len(work.job_ids) + work.jobs_not_followed:,} jobs; the first "
+            f"{len(work.job_ids):,} were followed and {work.jobs_not_followed:,} were not: the next sweep checks "
             "their desktops",
             "jobs_not_followed",
         )
     made: list[str] = []
     waiting: list[str] = []
-    if target.job_ids:
-        made, waiting = _from_jobs(run, target.job_ids)
+    if work.job_ids:
+        made, waiting = _from_jobs(run, work.job_ids)
         for desktop_id in waiting:
             run.unchecked(desktop_id, NOT_READY)
     skip = set(waiting)
-    yield from current(run, [d for d in dict.fromkeys([*target.desktop_ids, *made]) if d not in skip])
+    yield from current(run, [d for d in dict.fromkeys([*work.desktop_ids, *made]) if d not in skip])
 
 
 def current(run: Run, desktop_ids: list[str]) -> Iterator[Desktop]:

@@ -237,7 +237,7 @@ def attributes(
         {"name": "report", "type": "STRING", "value": report},
         {"name": "severity", "type": "STRING", "value": severity},
         {"name": "trigger", "type": "STRING", "value": summary.trigger},
-        {"name": "region", "type": "STRING", "value": summary.region.replace("-", "_")[:32]},
+        {"name": "region", "type": "STRING", "value": attribute_value(summary.region)},
         {"name": "target", "type": "STRING", "value": attribute_value(summary.target or summary.project_id)},
         {"name": "fingerprint", "type": "STRING", "value": summary.fingerprint or "none"},
         {"name": "part", "type": "STRING", "value": f"{part.number}_of_{part.of}"},

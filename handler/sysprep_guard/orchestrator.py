@@ -90,7 +90,9 @@ def execute(
 
         targets = estate.targets(services, deadline)
         if work.target is not None:  # one target's share of a fanned-out sweep, or asked for by hand
-            return run_place(invocation, services, deadline, estate.configured(targets, work.target, settings.home))
+            target = estate.configured(targets, work.target, settings.home)
+            log.info("one target's sweep", target=target.label, dispatched_by=work.dispatched_by)
+            return run_place(invocation, services, deadline, target)
         if len(targets) > 1 and settings.fan_out:
             from . import dispatch
 
@@ -132,12 +134,14 @@ def run_place(invocation: Invocation, services: Services, deadline: Deadline, ta
             run.workspace = estate.workspace_for(services, target, deadline)
         except ApiError as exc:  # the member account's agency refused, say: this target's report says so
             summary.unlisted = None  # nothing was listed: how many there are is unknown
-            run.fail(
-                f"could not reach {summary.where}: {exc}. Check that account {target.account}'s agency "
-                f"{target.agency} trusts this account and grants docs/iam-member-account.json in project "
-                f"{target.project_id}, and that the function's agency grants iam:agencies:assume on it",
-                "agency",
+            hint = (
+                f". Check that account {target.account}'s agency {target.agency} trusts this account and grants "
+                f"docs/iam-member-account.json in project {target.project_id}, and that the function's agency "
+                "grants iam:agencies:assume on it"
+                if exc.refused
+                else ""  # IAM failed, or the deadline came: nothing to change, the next sweep tries again
             )
+            run.fail(f"could not reach {summary.where}: {exc}{hint}", "agency")
         else:
             run.exemptions = estate.exemption_rules(services, deadline, run)
             desktops = listing.sweep(run) if sweep else jobs.event_desktops(run, work)  # type: ignore[arg-type]

@@ -51,7 +51,6 @@ KEYS = (
 # The services the function may call, by their endpoint names (iam: agencies in member accounts; functiongraph: the
 # asynchronous invocations of a fan-out).
 SERVICES = ("workspace", "smn", "obs", "ces", "iam", "functiongraph")
-DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")  # datetime.weekday() order
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _TRUE = {"true", "1", "yes"}

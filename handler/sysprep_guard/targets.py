@@ -9,7 +9,8 @@ TARGETS is one of:
 A target is named in events by its key, `region/project_id` (project ids are unique across accounts).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Target is built at every cold start (settings imports this module), and
+# with it pydantic would evaluate each field's annotation from its text.
 
 import json
 import re
@@ -18,6 +19,7 @@ from collections import Counter
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+ESTATE = "estate"  # the `target` attribute of the dispatch's own message: no target may take the name
 MAX_TARGETS = 500  # a dispatch is one asynchronous call each: past this, a typo (or a loop) is likelier than an estate
 
 _ENTRY = re.compile(
@@ -38,6 +40,13 @@ class Target(BaseModel):
     agency: str | None = Field(default=None, min_length=1, max_length=64)
     name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
+    @field_validator("name")
+    @classmethod
+    def _not_estate(cls, value: str | None) -> str | None:
+        if value is not None and value.lower() == ESTATE:
+            raise ValueError(f"{ESTATE!r} names the dispatch's own message (its target attribute): choose another")
+        return value
+
     @field_validator("account", "agency")
     @classmethod
     def _plain(cls, value: str | None) -> str | None:
@@ -51,7 +60,7 @@ class Target(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _both(self) -> Target:
+    def _both(self) -> "Target":
         if (self.account is None) != (self.agency is None):
             raise ValueError("a member account needs its agency, and an agency its account: give both or neither")
         return self
@@ -76,8 +85,11 @@ def parse_targets(text: str) -> tuple[Target, ...]:
     if text.startswith("["):
         try:
             rows = json.loads(text)
+        except RecursionError:
+            raise ValueError("not valid JSON (nested too deeply)") from None
         except ValueError as exc:
-            raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+            why = f"{exc.msg} at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else "unreadable"
+            raise ValueError(f"not valid JSON ({why})") from None
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise ValueError('a JSON list of objects {"region", "project_id", "account"?, "agency"?, "name"?}')
         targets = [_target(row, f"entry {n}") for n, row in enumerate(rows, start=1)]
