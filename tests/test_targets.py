@@ -53,7 +53,7 @@ def test_the_json_form_says_the_same() -> None:
         ('[{"region": "cn-north-4"}]', "entry 1: project_id: Field required"),
         ('[{"region": "cn-north-4", "project_id": "' + FIN + '", "account": "x"}]', "give both or neither"),
         ("[not json", "not valid JSON"),
-        ("[" * 5000, "not valid JSON (nested too deeply)"),
+        ("[" * 5000, "not valid JSON"),  # a RecursionError in the parser of 3.10 to 3.12, a syntax error on 3.13
         (f"estate=cn-north-4/{FIN}", "'estate' names the dispatch's own message"),
         (f"cn-north-4/{FIN} eu-west-101/{FIN.upper()}", f"a project given twice: {FIN}"),
         (" , ", "no target given"),
