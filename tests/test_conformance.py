@@ -96,14 +96,7 @@ def recorded_runs(runs: list[tuple[Any, Fleet, dict[str, str]]], times: int = 1)
             patch.setattr(index, "_services", None)
             with Emulator(fleet=fleet, record=True, buckets=[BUCKET], ces=True) as emu:
                 samples.stage(emu, event)
-                user_data = {
-                    "REGION": emu.region,
-                    "PROJECT_ID": emu.project_id,
-                    "ENDPOINTS": emu.url,
-                    "SMN_TOPIC_URN": emu.topic,
-                    **samples.LOCAL_POLICY,
-                    **extra,
-                }
+                user_data = emu.settings(**samples.LOCAL_POLICY, **extra)
                 for _ in range(times):
                     context = Context(
                         user_data, access_key=FAKE_AK, secret_key=FAKE_SK, security_token=FAKE_TOKEN, now=clock.now

@@ -149,19 +149,8 @@ def test_the_package_is_reproducible(package: Path, tmp_path: Path) -> None:
 
 def test_the_unpacked_package_runs_alone_on_the_runtime_python(package: Path, tmp_path: Path) -> None:
     fleet = emulator.Fleet.seeded(250, seed=3)
-    topic = emulator.topic_urn(emulator.DEFAULT_REGION, emulator.DEFAULT_PROJECT_ID)
-    with emulator.Emulator(fleet=fleet, topics=[topic]) as emu:
-        printed = run_unpacked(
-            package,
-            tmp_path,
-            {
-                "REGION": emu.region,
-                "PROJECT_ID": emu.project_id,
-                "SMN_TOPIC_URN": topic,
-                "ENDPOINTS": emu.url,
-                "MIN_SYSPREP_VERSION": "3.0.10",
-            },
-        )
+    with emulator.Emulator(fleet=fleet) as emu:
+        printed = run_unpacked(package, tmp_path, emu.settings(MIN_SYSPREP_VERSION="3.0.10"))
         published = list(emu.published)
     summary = printed["SUMMARY"]
     assert summary["checked"] + len(summary["unchecked"]) == 250
@@ -178,20 +167,8 @@ def test_the_unpacked_package_keeps_its_run_history_in_obs(package: Path, tmp_pa
     """STATE_BUCKET works from the zip alone: the OBS SDK built from source imports and signs on the runtime's
     Python, and the sweep's run object lands in the emulator's bucket."""
     fleet = emulator.Fleet.seeded(120, seed=5)
-    topic = emulator.topic_urn(emulator.DEFAULT_REGION, emulator.DEFAULT_PROJECT_ID)
-    with emulator.Emulator(fleet=fleet, topics=[topic], buckets=[BUCKET], ces=True) as emu:
-        printed = run_unpacked(
-            package,
-            tmp_path,
-            {
-                "REGION": emu.region,
-                "PROJECT_ID": emu.project_id,
-                "SMN_TOPIC_URN": topic,
-                "ENDPOINTS": emu.url,
-                "MIN_SYSPREP_VERSION": "3.0.10",
-                "STATE_BUCKET": BUCKET,
-            },
-        )
+    with emulator.Emulator(fleet=fleet, buckets=[BUCKET], ces=True) as emu:
+        printed = run_unpacked(package, tmp_path, emu.settings(MIN_SYSPREP_VERSION="3.0.10", STATE_BUCKET=BUCKET))
         published = list(emu.published)
         stored = dict(emu.buckets[BUCKET])
     summary = printed["SUMMARY"]

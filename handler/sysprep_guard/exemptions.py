@@ -77,15 +77,13 @@ def parse_ids(text: str) -> dict[str, date | None]:
     return ids
 
 
-def exemption(
-    desktop_id: str, tags: Mapping[str, str], rules: Rules, today: date, computer_name: str | None = None
-) -> tuple[Exempt | None, str | None]:
+def exemption(desktop_id: str, tags: Mapping[str, str], rules: Rules, today: date) -> tuple[Exempt | None, str | None]:
     """(the exemption that holds today, or None; why an exemption found does not hold, or None)."""
     if rules.ids is not None and desktop_id.lower() in rules.ids:
         until = rules.ids[desktop_id.lower()]
         if until is None or until >= today:
             why = "EXEMPT_DESKTOP_IDS"
-            return Exempt(desktop_id=desktop_id, why=why, until=_iso(until), computer_name=computer_name), None
+            return Exempt(desktop_id=desktop_id, why=why, until=_iso(until)), None
         return None, f"EXEMPT_DESKTOP_IDS ended {until.isoformat()}"
     if rules.tag_key is None:
         return None, None
@@ -101,13 +99,13 @@ def exemption(
     if rules.tag_value is not None and rest != rules.tag_value.lower():
         return None, None
     if not dates:
-        return Exempt(desktop_id=desktop_id, why=why, computer_name=computer_name), None
+        return Exempt(desktop_id=desktop_id, why=why), None
     until = _date(dates[0])
     if until is None:
         return None, f"{why}: its date cannot be read"
     if until < today:
         return None, f"{why}: ended {until.isoformat()}"
-    return Exempt(desktop_id=desktop_id, why=why, until=until.isoformat(), computer_name=computer_name), None
+    return Exempt(desktop_id=desktop_id, why=why, until=until.isoformat()), None
 
 
 def ending_soon(exempt: Exempt, today: date) -> bool:

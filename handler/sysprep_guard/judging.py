@@ -90,12 +90,14 @@ def ready(run: Run, desktops: Iterator[Desktop]) -> Iterator[Desktop]:
     """The desktops to check. Those exempt (EXEMPT_TAG, EXEMPT_DESKTOP_IDS) are counted and listed apart, busy or
     not (an accepted desktop is never reported); then those Workspace is working on are not ready."""
     rules = run.exemptions
+    exempting = rules.any
     today = date.fromisoformat(run.summary.run_time[:10])
     for desktop in desktops:
-        if rules.any:
-            exempt, ended = exemption(desktop.desktop_id, desktop.tags, rules, today, _field(desktop.computer_name))
-            if exempt is not None:
-                run.summary.add_exempt(exempt.model_copy(update={"why": _field(exempt.why)}))
+        if exempting:
+            exempt, ended = exemption(desktop.desktop_id, desktop.tags, rules, today)
+            if exempt is not None:  # its texts come from answers: scrubbed and cut, for the exempt few only
+                shown = {"why": _field(exempt.why), "computer_name": _field(desktop.computer_name)}
+                run.summary.add_exempt(exempt.model_copy(update=shown))
                 continue
             if ended is not None:  # ended, or its date unreadable: a person meant something; the log says what
                 log.warning(
